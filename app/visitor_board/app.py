@@ -1,0 +1,86 @@
+"""The application factory: wires configuration, AWS clients, identity and the web layer together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from . import aws
+from .config import Config, load_config
+from .cursor import CursorCodec
+from .errors import init_errors
+from .identity import Identity, lookup_identity
+from .requestlog import configure_logging, init_request_log
+from .secret import generate_dev_secret, resolve_secret
+from .security import init_security
+from .store import MessageStore
+from .version import release_version
+from .views import bp
+
+# Forms are a name and 280 characters; anything near this limit is not a visitor's message.
+MAX_CONTENT_LENGTH = 16 * 1024
+STATIC_MAX_AGE_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class StartupOptions:
+    """Knobs for callers that already know things the app would otherwise look up."""
+
+    dev: bool = False
+    identity: Identity | None = None
+    secret_key: str | None = None
+
+
+def create_app(config: Config | None = None, options: StartupOptions | None = None) -> Flask:
+    """Build the app; raises ConfigError / SecretError (one line each) when it cannot run."""
+    options = options or StartupOptions()
+    configure_logging()
+    config = config or load_config(require_secret=not options.dev)
+    session = aws.make_session(config)
+    secret_key = options.secret_key or config.secret_key
+    if secret_key is None:
+        # Dev mode has no AWS account to read a parameter from; a throwaway secret only costs a fresh
+        # session cookie per restart.
+        if options.dev:
+            secret_key = generate_dev_secret()
+        else:
+            secret_key = resolve_secret(config, lambda: aws.ssm_client(session))
+    identity = options.identity or lookup_identity()
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret_key,
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        MAX_FORM_MEMORY_SIZE=MAX_CONTENT_LENGTH,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.session_cookie_secure,
+        SESSION_COOKIE_NAME="vb_session",
+        SEND_FILE_MAX_AGE_DEFAULT=STATIC_MAX_AGE_SECONDS,
+        RELEASE_VERSION=release_version(),
+        PAGE_SIZE=config.page_size,
+    )
+    app.extensions["visitor_board.store"] = MessageStore(
+        client=aws.dynamodb_client(session, config),
+        probe_client=aws.dynamodb_client(session, config, attempts=aws.PROBE_ATTEMPTS),
+        table_name=config.table_name,
+        cursor_codec=CursorCodec(secret_key),
+        page_size=config.page_size,
+    )
+    app.extensions["visitor_board.identity"] = identity
+
+    # Order matters: the request id exists before anything can fail, and the content-type check runs
+    # before CSRFProtect so a JSON body gets 415 rather than a confusing CSRF 400.
+    init_request_log(app)
+    init_security(app)
+    CSRFProtect(app)
+    init_errors(app)
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def page_globals() -> dict[str, object]:
+        return {"identity": identity, "release": app.config["RELEASE_VERSION"]}
+
+    return app

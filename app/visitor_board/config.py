@@ -1,0 +1,163 @@
+"""Settings from the environment, validated at once: a bad deployment fails with one line per problem."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+DEFAULT_PORT = 3000
+DEFAULT_TABLE_NAME = "workshop_messages"
+DEFAULT_REGION = "eu-north-1"
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MIN_SECRET_LENGTH = 16
+
+_TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# SSM accepts a plain name or a hierarchical path, or a full ARN.
+_PARAMETER_RE = re.compile(
+    r"^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/.+|/?[A-Za-z0-9_.\-/]{1,1011})$"
+)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    """One or more settings are missing or invalid; each entry of `problems` is one line for the operator."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Config:
+    port: int = DEFAULT_PORT
+    table_name: str = DEFAULT_TABLE_NAME
+    region: str = DEFAULT_REGION
+    dynamodb_endpoint_url: str | None = None
+    secret_key: str | None = None
+    secret_key_parameter: str | None = None
+    page_size: int = DEFAULT_PAGE_SIZE
+    session_cookie_secure: bool = False
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip(), 10)
+        if not low <= value <= high:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not pattern.fullmatch(raw):
+            raise ValueError
+        return raw
+
+    return parse
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError
+    parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+    return raw
+
+
+def _secret(raw: str) -> str:
+    if len(raw) < MIN_SECRET_LENGTH:
+        raise ValueError
+    return raw
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError
+
+
+def load_config(env: Mapping[str, str] | None = None, *, require_secret: bool = True) -> Config:
+    """Build the Config from `env` (default os.environ) or raise ConfigError listing every problem.
+
+    `require_secret` is False only in dev mode, which may generate a throwaway secret.
+    """
+    env = os.environ if env is None else env
+    problems: list[str] = []
+
+    def read(name: str, parse: Callable[[str], T], expected: str, default: T) -> T:
+        raw = env.get(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            problems.append(f"{name}={raw!r} is invalid: expected {expected}")
+            return default
+
+    port = read("PORT", _int_between(1, 65535), "a TCP port number from 1 to 65535", DEFAULT_PORT)
+    table_name = read(
+        "TABLE_NAME",
+        _matching(_TABLE_NAME_RE),
+        "a DynamoDB table name (3-255 characters: letters, digits, '_', '-', '.')",
+        DEFAULT_TABLE_NAME,
+    )
+    region = read(
+        "AWS_REGION", _matching(_REGION_RE), "an AWS region name such as eu-north-1", DEFAULT_REGION
+    )
+    endpoint = read(
+        "DYNAMODB_ENDPOINT_URL",
+        _http_url,
+        "an http:// or https:// URL such as http://localhost:8000 (or leave it unset for AWS)",
+        None,
+    )
+    page_size = read(
+        "PAGE_SIZE",
+        _int_between(1, MAX_PAGE_SIZE),
+        f"a whole number from 1 to {MAX_PAGE_SIZE}",
+        DEFAULT_PAGE_SIZE,
+    )
+    secret_key = read(
+        "SECRET_KEY", _secret, f"a random string of at least {MIN_SECRET_LENGTH} characters", None
+    )
+    parameter = read(
+        "SECRET_KEY_PARAMETER",
+        _matching(_PARAMETER_RE),
+        "an SSM parameter name such as /visitor-board/demo/secret-key",
+        None,
+    )
+    cookie_secure = read("SESSION_COOKIE_SECURE", _boolean, "true or false", False)
+
+    if env.get("SECRET_KEY") is not None and env.get("SECRET_KEY_PARAMETER") is not None:
+        problems.append("SECRET_KEY and SECRET_KEY_PARAMETER are both set: expected exactly one of them")
+    elif require_secret and "SECRET_KEY" not in env and "SECRET_KEY_PARAMETER" not in env:
+        problems.append(
+            "SECRET_KEY is not set: expected SECRET_KEY (at least "
+            f"{MIN_SECRET_LENGTH} characters) or SECRET_KEY_PARAMETER naming an SSM SecureString"
+        )
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        port=port,
+        table_name=table_name,
+        region=region,
+        dynamodb_endpoint_url=endpoint,
+        secret_key=secret_key,
+        secret_key_parameter=parameter,
+        page_size=page_size,
+        session_cookie_secure=cookie_secure,
+    )

@@ -1,0 +1,26 @@
+"""The table's key schema, read from schema.json: the one place the attribute names are defined."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class KeySchema:
+    partition_key: str
+    sort_key: str
+    ttl_attribute: str
+
+
+def load_schema() -> KeySchema:
+    data = json.loads(resources.files(__package__).joinpath("schema.json").read_text(encoding="utf-8"))
+    return KeySchema(
+        partition_key=data["partition_key"],
+        sort_key=data["sort_key"],
+        ttl_attribute=data["ttl_attribute"],
+    )
+
+
+SCHEMA = load_schema()
