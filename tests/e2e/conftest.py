@@ -1,0 +1,57 @@
+"""End-to-end fixtures: a fresh local fleet, site.yml run once on it, and its hosts.
+
+The session starts from `fleet.py down` + `fleet.py up`: moto keeps its state in memory, so that is an
+empty AWS account, exactly what site.yml is written for. A demo fleet that was running is replaced (the
+fleet network and addresses are fixed, so two fleets cannot run side by side); VB_E2E_KEEP=1 leaves the
+test fleet running afterwards for a look.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+
+# The network guard in tests/conftest.py lets the tests reach the fleet network (and loopback) only.
+os.environ.setdefault("VB_TEST_ALLOWED_NETWORKS", "172.31.0.0/16")
+
+from localfleet import Host, PlaybookRun, aws, fleet_cli, run_site
+
+
+@pytest.fixture(scope="session")
+def local_fleet() -> Iterator[None]:
+    if shutil.which("podman") is None or os.geteuid() != 0:
+        pytest.skip("the local fleet needs root and podman (make setup)")
+    fleet_cli("down")
+    fleet_cli("up")
+    yield
+    if not os.environ.get("VB_E2E_KEEP"):
+        fleet_cli("down")
+
+
+@pytest.fixture(scope="session")
+def first_run(local_fleet: None) -> PlaybookRun:
+    started = time.monotonic()
+    result = run_site("01-first-run")
+    assert result.returncode == 0, result.output[-6000:]
+    print(f"first site.yml run: {time.monotonic() - started:.1f} s")
+    return result
+
+
+@pytest.fixture(scope="session")
+def hosts(first_run: PlaybookRun) -> list[Host]:
+    """The app's instances, in the order of their addresses (host 1 is the first batch's)."""
+    found = []
+    for reservation in aws("ec2").describe_instances(
+        Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]:
+        for item in reservation["Instances"]:
+            found.append(
+                Host(item["InstanceId"], item["PrivateIpAddress"], item["IamInstanceProfile"]["Arn"])
+            )
+    found.sort(key=lambda h: tuple(int(p) for p in h.address.split(".")))
+    assert len(found) == 3, found
+    return found

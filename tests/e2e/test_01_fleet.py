@@ -1,0 +1,107 @@
+"""site.yml on an empty (moto) account: 3 hosts serving one board, each as its own instance and role."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import boto3
+import fleet
+from board import Visitor
+from localfleet import Host, PlaybookRun, aws, run_site
+
+IMDS = fleet.IMDS_URL
+
+
+def test_every_host_serves_and_names_its_own_instance(hosts: list[Host]) -> None:
+    for host in hosts:
+        page = Visitor(host.address).board()
+        assert page.status == 200
+        assert page.served_by == host.instance_id
+
+
+def test_message_posted_on_host_1_is_on_hosts_2_and_3(hosts: list[Host]) -> None:
+    text = f"hello from host 1 {uuid.uuid4().hex}"
+    assert Visitor(hosts[0].address).post("e2e", text)
+    for host in hosts[1:]:
+        page = Visitor(host.address).board()
+        assert text in page.texts, f"{host.instance_id} does not show the message"
+        assert page.served_by == host.instance_id
+
+
+def _instance_role(host: Host) -> str:
+    profile = host.profile_arn.rsplit("/", 1)[-1]
+    roles = aws("iam").get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]
+    return roles[0]["RoleName"]
+
+
+def test_each_host_gets_its_own_role_credentials_from_the_metadata_stand_in(hosts: list[Host]) -> None:
+    for host in hosts:
+        # IMDSv2 is required: without a session token the stand-in refuses, as EC2 does.
+        refused = host.ssh(f"curl -s -o /dev/null -w '%{{http_code}}' {IMDS}/latest/meta-data/instance-id")
+        assert refused == "401"
+        raw = host.ssh(
+            f"t=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' {IMDS}/latest/api/token)"
+            f" && c={IMDS}/latest/meta-data/iam/security-credentials/"
+            ' && r=$(curl -sf -H "X-aws-ec2-metadata-token: $t" $c)'
+            ' && curl -sf -H "X-aws-ec2-metadata-token: $t" $c$r'
+        )
+        creds = json.loads(raw)
+        # Who the data tier sees when this host calls it with what the metadata service gave it.
+        sts = boto3.client(
+            "sts",
+            region_name=fleet.REGION,
+            endpoint_url=fleet.MOTO_URL,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["Token"],
+        )
+        arn = sts.get_caller_identity()["Arn"]
+        assert f":assumed-role/{_instance_role(host)}/{host.instance_id}" in arn, arn
+    # The apps themselves fetched role credentials from the stand-in, one issue per instance.
+    log = (fleet.STATE / "logs" / "imds.log").read_text()
+    for host in hosts:
+        assert f"issued credentials of role {_instance_role(host)} to {host.instance_id}" in log
+
+
+# Key material looks like this in files and environments; botocore's own source mentions the variable
+# names, so the venvs' site-packages are not searched (the release's own files are).
+KEY_PATTERN = (
+    r"AWS_SECRET_ACCESS_KEY|AWS_ACCESS_KEY_ID|AWS_SESSION_TOKEN|aws_secret_access_key|AKIA[0-9A-Z]{16}"
+)
+
+
+def test_no_aws_keys_on_any_host_disk_or_unit_environment(hosts: list[Host]) -> None:
+    for host in hosts:
+        unit = host.ssh("systemctl list-units --type=service --no-legend 'visitor-board*' | awk '{print $1}'")
+        assert unit.strip(), f"{host.instance_id}: no visitor-board service"
+        service = unit.split()[0]
+        pid = host.ssh(f"systemctl show -p MainPID --value {service}").strip()
+        assert pid not in ("", "0")
+        environ = host.ssh(f"sudo cat /proc/{pid}/environ | tr '\\0' '\\n'")
+        assert not [
+            line
+            for line in environ.splitlines()
+            if line.startswith(("AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION_TOKEN"))
+        ]
+        shown = host.ssh(f"systemctl show -p Environment -p EnvironmentFiles {service}")
+        files = [part.split()[0] for part in shown.split("EnvironmentFiles=")[1:]]
+        for path in files:
+            content = host.ssh(f"sudo cat {path.lstrip('-')}")
+            assert "AWS_ACCESS_KEY_ID" not in content and "AWS_SECRET" not in content, path
+        assert "AWS_SECRET" not in shown and "AWS_ACCESS_KEY_ID" not in shown
+        found = host.ssh(
+            f"sudo grep -rIlE '{KEY_PATTERN}' /etc /home /root /opt /srv /var/lib "
+            "--exclude-dir=site-packages --exclude-dir=dist-packages --exclude-dir=python3"
+            " 2>/dev/null || true"
+        )
+        assert found.strip() == "", f"{host.instance_id}: key-like content in {found.split()}"
+        aws_dirs = host.ssh("sudo find / -xdev -name .aws -o -name credentials -path '*/.aws/*' 2>/dev/null")
+        assert aws_dirs.strip() == ""
+
+
+def test_second_run_changes_nothing(first_run: PlaybookRun, hosts: list[Host]) -> None:
+    again = run_site("02-second-run")
+    assert again.returncode == 0, again.output[-4000:]
+    assert set(again.recap) >= {"localhost", *(h.instance_id for h in hosts)}
+    assert again.changed() == dict.fromkeys(again.recap, 0), again.output[-4000:]
