@@ -197,3 +197,9 @@ def post_message(client: Any, name: str, message: str, **overrides: str) -> Any:
     data.update(name=name, message=message)
     data.update(overrides)
     return client.post("/", data=data)
+
+
+def dynamodb_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from board_helpers import (
     REGION,
@@ -18,6 +17,7 @@ from board_helpers import (
     TEST_IDENTITY,
     UNSAFE_AWS_VARS,
     MotoProcess,
+    dynamodb_client,
 )
 from flask import Flask
 from flask.testing import FlaskClient
@@ -45,10 +45,6 @@ def moto(tmp_path_factory: pytest.TempPathFactory, _safe_aws_environment: None) 
     server.start()
     yield server
     server.stop()
-
-
-def dynamodb_client(endpoint: str) -> Any:
-    return boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
 
 
 @pytest.fixture
