@@ -47,7 +47,11 @@ def cmd_create_table(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from .gunicorn_app import run_gunicorn
+    from .secret import resolve_secret
 
+    # Fail here, once, with one line, rather than in every worker: the workers read it again themselves.
+    session = aws.make_session(config)
+    resolve_secret(config, lambda: aws.ssm_client(session))
     bind = args.bind or f"0.0.0.0:{config.port}"
     return run_gunicorn(bind=bind, workers=args.workers, threads=args.threads)
 
