@@ -1,0 +1,147 @@
+"""Bad role variables fail fast, with a message naming the variable, before any AWS call.
+
+The endpoint is a loopback socket that counts the connections made to it and closes them: had any
+module called AWS, the count would be above zero.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+SCHEMA_VARS = {
+    "visitor_board_table_partition_key": "pk",
+    "visitor_board_table_sort_key": "sk",
+    "visitor_board_table_ttl_attribute": "expires_at",
+}
+TABLE_OK = {"visitor_board_table_region": "eu-north-1", **SCHEMA_VARS}
+EC2_OK = {
+    "visitor_board_ec2_region": "eu-north-1",
+    "visitor_board_ec2_instance_profile": "visitor-board-app",
+    "visitor_board_ec2_admin_cidr": "192.0.2.0/24",
+}
+SECRET_OK = {"visitor_board_secret_region": "eu-north-1", "visitor_board_secret_parameter": "/vb/test/key"}
+IAM_OK = {
+    "visitor_board_iam_region": "eu-north-1",
+    "visitor_board_iam_table_name": "workshop_messages",
+    "visitor_board_iam_secret_parameter": "/vb/test/key",
+}
+
+
+class Trap:
+    """A loopback endpoint that accepts every connection, counts it and closes it at once."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def trap() -> Iterator[Trap]:
+    trap = Trap()
+    yield trap
+    trap.close()
+
+
+CASES = [
+    pytest.param(
+        "visitor_board_ec2",
+        {k: v for k, v in EC2_OK.items() if k != "visitor_board_ec2_admin_cidr"},
+        ["missing required arguments", "visitor_board_ec2_admin_cidr"],
+        id="ec2-missing-admin-cidr",
+    ),
+    pytest.param(
+        "visitor_board_ec2",
+        {**EC2_OK, "visitor_board_ec2_admin_cidr": "0.0.0.0/0"},
+        ["visitor_board_ec2_admin_cidr='0.0.0.0/0' would open SSH to the whole internet"],
+        id="ec2-ssh-open-to-world-ipv4",
+    ),
+    pytest.param(
+        "visitor_board_ec2",
+        {**EC2_OK, "visitor_board_ec2_admin_cidr": "::/0"},
+        ["visitor_board_ec2_admin_cidr='::/0' would open SSH to the whole internet"],
+        id="ec2-ssh-open-to-world-ipv6",
+    ),
+    pytest.param(
+        "visitor_board_ec2",
+        {**EC2_OK, "visitor_board_ec2_admin_cidr": "my office"},
+        ["visitor_board_ec2_admin_cidr must be an IPv4 or IPv6 network in CIDR notation"],
+        id="ec2-admin-cidr-not-a-cidr",
+    ),
+    pytest.param(
+        "visitor_board_ec2",
+        {**EC2_OK, "visitor_board_ec2_connect_address": "ipv6_address"},
+        ["visitor_board_ec2_connect_address", "must be one of"],
+        id="ec2-unknown-connect-address",
+    ),
+    pytest.param(
+        "visitor_board_table",
+        {**TABLE_OK, "visitor_board_table_billing_mode": "ON_DEMAND"},
+        ["visitor_board_table_billing_mode", "must be one of", "PAY_PER_REQUEST"],
+        id="table-unknown-billing-mode",
+    ),
+    pytest.param(
+        "visitor_board_table",
+        {**TABLE_OK, "visitor_board_table_name": ""},
+        ["visitor_board_table_name must be 3-255 characters"],
+        id="table-empty-name",
+    ),
+    pytest.param(
+        "visitor_board_table",
+        {k: v for k, v in TABLE_OK.items() if k != "visitor_board_table_sort_key"},
+        ["missing required arguments", "visitor_board_table_sort_key"],
+        id="table-missing-sort-key",
+    ),
+    pytest.param(
+        "visitor_board_secret",
+        {**SECRET_OK, "visitor_board_secret_length": 8},
+        ["visitor_board_secret_length must be between 32 and 4096"],
+        id="secret-too-short",
+    ),
+    pytest.param(
+        "visitor_board_iam",
+        {**IAM_OK, "visitor_board_iam_table_name": ""},
+        ["visitor_board_iam_table_name"],
+        id="iam-empty-table-name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("role", "role_vars", "messages"), CASES)
+def test_bad_variable_fails_before_any_aws_call(run_playbook, trap, role, role_vars, messages) -> None:
+    result = run_playbook("apply_role.yml", {"test_role": role, "test_aws_endpoint": trap.url, **role_vars})
+    assert result.rc != 0, result.output
+    for message in messages:
+        assert message in result.output, result.output
+    assert trap.connections == 0, "a module contacted the AWS endpoint before the variables were validated"
+
+
+def test_good_variables_do_reach_aws(run_playbook, trap) -> None:
+    """The trap works: with valid variables the role does call the endpoint (and fails there)."""
+    result = run_playbook("apply_role.yml", {"test_role": "visitor_board_secret", "test_aws_endpoint": trap.url, **SECRET_OK})
+    assert result.rc != 0
+    assert trap.connections > 0
