@@ -1,4 +1,5 @@
 #!/usr/bin/python
+# ruff: noqa: E402  (Ansible modules keep DOCUMENTATION/EXAMPLES/RETURN above the imports)
 """Ansible module: point-in-time recovery and deletion protection of a DynamoDB table.
 
 community.aws.dynamodb_table (10.0) manages keys, billing, indexes and tags but has no options for
@@ -56,14 +57,16 @@ deletion_protection:
   type: bool
 """
 
-try:
-    import botocore
-except ImportError:
-    pass  # AnsibleAWSModule reports the missing dependency
+from typing import Any
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+try:
+    import botocore
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing dependency
 
 # A new table's continuous backups take a moment to become available on real DynamoDB.
 _RETRY = AWSRetry.jittered_backoff(
@@ -71,14 +74,16 @@ _RETRY = AWSRetry.jittered_backoff(
 )
 
 
-def _current(client, name):
+def _current(client: Any, name: str) -> tuple[bool, bool]:
     table = client.describe_table(aws_retry=True, TableName=name)["Table"]
-    backups = client.describe_continuous_backups(aws_retry=True, TableName=name)["ContinuousBackupsDescription"]
+    backups = client.describe_continuous_backups(aws_retry=True, TableName=name)[
+        "ContinuousBackupsDescription"
+    ]
     pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED"
     return pitr, bool(table.get("DeletionProtectionEnabled", False))
 
 
-def main():
+def main() -> None:
     module = AnsibleAWSModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
@@ -97,7 +102,9 @@ def main():
     except is_boto3_error_code("ResourceNotFoundException"):
         if module.check_mode:
             # The table is only about to be created (check mode): it would get the requested settings.
-            module.exit_json(changed=True, point_in_time_recovery=want_pitr, deletion_protection=want_protection)
+            module.exit_json(
+                changed=True, point_in_time_recovery=want_pitr, deletion_protection=want_protection
+            )
         module.fail_json(msg=f"DynamoDB table {name} does not exist")
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
         module.fail_json_aws(e, msg=f"Could not read the settings of table {name}")
