@@ -50,7 +50,14 @@ def moto_url() -> Iterator[str]:
     """A fresh moto server (the project's launcher) for one test; stopped by its pid afterwards."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "localcloud" / "motoserver.py"), "-H", "127.0.0.1", "-p", str(port)],
+        [
+            sys.executable,
+            str(REPO / "tests" / "localcloud" / "motoserver.py"),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **FAKE_AWS_ENV},

@@ -142,6 +142,8 @@ def test_bad_variable_fails_before_any_aws_call(run_playbook, trap, role, role_v
 
 def test_good_variables_do_reach_aws(run_playbook, trap) -> None:
     """The trap works: with valid variables the role does call the endpoint (and fails there)."""
-    result = run_playbook("apply_role.yml", {"test_role": "visitor_board_secret", "test_aws_endpoint": trap.url, **SECRET_OK})
+    result = run_playbook(
+        "apply_role.yml", {"test_role": "visitor_board_secret", "test_aws_endpoint": trap.url, **SECRET_OK}
+    )
     assert result.rc != 0
     assert trap.connections > 0
