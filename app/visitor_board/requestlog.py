@@ -18,7 +18,8 @@ _INCOMING_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 def configure_logging() -> None:
     package_logger = logging.getLogger("visitor_board")
-    package_logger.setLevel(logging.INFO)
+    if package_logger.level == logging.NOTSET:
+        package_logger.setLevel(logging.INFO)
     if not package_logger.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
