@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 ALLOWED_NETWORKS_ENV = "VB_TEST_ALLOWED_NETWORKS"
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
