@@ -119,11 +119,10 @@ def test_broken_release_stops_at_the_first_batch_and_is_rolled_back(
     failed = sorted({m for m in re.findall(r"^fatal: \[(i-[0-9a-f]+)\]", result.output, re.M)})
     assert len(failed) == 1, f"expected exactly the first batch (1 host) to fail, got {failed}"
     first = failed[0]
-    # The rollout says which host stopped it and why.
-    stop_message = [
-        line for line in result.output.splitlines() if first in line and "rolled back" in line.lower()
-    ]
-    assert stop_message, result.output[-4000:]
+    # The rollout says which host stopped it and why (its release did not become ready).
+    stop = [line for line in result.output.splitlines() if f"Rollout stopped at {first}" in line]
+    assert stop, result.output[-4000:]
+    assert "ready" in stop[0], stop[0]
     # Every host is serving the release it had; the others never received the broken one.
     assert {h.instance_id: _version(h) for h in hosts} == before
     for host in hosts:
