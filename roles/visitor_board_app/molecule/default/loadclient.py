@@ -57,13 +57,23 @@ def main() -> None:
                 counts["failed"] += 0 if ok else 1
             time.sleep(args.interval)
 
-    threads = [threading.Thread(target=client, args=(u.rstrip("/"),)) for u in args.urls for _ in range(args.threads)]
+    threads = [
+        threading.Thread(target=client, args=(u.rstrip("/"),)) for u in args.urls for _ in range(args.threads)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    print(json.dumps({"requests": counts["requests"], "failed": counts["failed"], "errors": errors,
-                      "versions": dict(versions)}))
+    print(
+        json.dumps(
+            {
+                "requests": counts["requests"],
+                "failed": counts["failed"],
+                "errors": errors,
+                "versions": dict(versions),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

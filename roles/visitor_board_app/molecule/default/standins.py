@@ -70,7 +70,7 @@ def spawn(state: Path, name: str, argv: list[str]) -> None:
         except (OSError, ValueError):
             pidfile.unlink()
     log = (state / f"{name}.log").open("ab")
-    proc = subprocess.Popen(  # noqa: S603 - our own scripts, fixed argv
+    proc = subprocess.Popen(
         argv,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -142,7 +142,11 @@ def seed(repo: Path, hosts: dict[str, str]) -> dict[str, str]:
             SubnetId=subnet,
             PrivateIpAddress=address,
             IamInstanceProfile={"Name": ROLE},
-            MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
+            MetadataOptions={
+                "HttpTokens": "required",
+                "HttpPutResponseHopLimit": 1,
+                "HttpEndpoint": "enabled",
+            },
             TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}],
         )["Instances"][0]
         if instance.get("PrivateIpAddress") != address:
@@ -174,7 +178,9 @@ def seed(repo: Path, hosts: dict[str, str]) -> dict[str, str]:
 def start(state: Path, repo: Path, hosts: dict[str, str]) -> None:
     state.mkdir(parents=True, exist_ok=True)
     spawn(
-        state, "moto", [sys.executable, str(repo / "tests/localcloud/motoserver.py"), "-H", GATEWAY, "-p", str(MOTO_PORT)]
+        state,
+        "moto",
+        [sys.executable, str(repo / "tests/localcloud/motoserver.py"), "-H", GATEWAY, "-p", str(MOTO_PORT)],
     )
     wait_port(GATEWAY, MOTO_PORT)
     instances_file = state / "instances.json"
