@@ -1,0 +1,182 @@
+"""visitor_board_app refuses bad variables and unsupported platforms with a clear message, before any change.
+
+Each case runs only the role's preflight (argument specs + checks: `--tags visitor_board_app_preflight`) in
+check mode against localhost, with the host's facts given as extra vars, so a case that wrongly passed could
+still change nothing. A valid set of variables on every supported platform is the positive control.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "ansible-playbook"
+
+PLAYBOOK = """\
+- name: visitor_board_app preflight
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: visitor_board_app
+"""
+
+
+def facts(distribution: str = "Debian", major: str = "12", family: str = "Debian") -> dict[str, Any]:
+    return {
+        "distribution": distribution,
+        "distribution_major_version": major,
+        "distribution_version": major,
+        "os_family": family,
+        "service_mgr": "systemd",
+        "processor_vcpus": 2,
+        "architecture": "x86_64",
+        "python": {"version": {"major": 3, "minor": 11, "micro": 2}},
+    }
+
+
+GOOD: dict[str, Any] = {
+    "visitor_board_app_source_dir": str(REPO / "app"),
+    "visitor_board_app_table_name": "workshop_messages",
+    "visitor_board_app_region": "eu-north-1",
+    "visitor_board_app_secret_parameter": "/visitor-board/test/secret-key",
+    "visitor_board_app_environment_extra": {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:1338",
+    },
+}
+
+
+def run_preflight(
+    tmp_path: Path, extra: dict[str, Any], host_facts: dict[str, Any]
+) -> subprocess.CompletedProcess[str]:
+    playbook = tmp_path / "preflight.yml"
+    playbook.write_text(PLAYBOOK)
+    extra_vars = tmp_path / "vars.json"
+    extra_vars.write_text(json.dumps({**GOOD, **extra, "ansible_facts": host_facts}))
+    # An empty config of the test's own: the repository's ansible.cfg (fact cache, inventory) stays out.
+    config = tmp_path / "ansible.cfg"
+    config.write_text("[defaults]\n")
+    env = {
+        **os.environ,
+        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return subprocess.run(
+        [
+            str(ANSIBLE_PLAYBOOK),
+            "-i",
+            "localhost,",
+            "--check",
+            "--tags",
+            "visitor_board_app_preflight",
+            "-e",
+            f"@{extra_vars}",
+            str(playbook),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+
+
+def flat(output: str) -> str:
+    """The output with the line wrapping of messages undone."""
+    return " ".join(output.split())
+
+
+@pytest.mark.parametrize(
+    "host_facts",
+    [facts("Debian", "12"), facts("Debian", "13"), facts("Ubuntu", "22"), facts("Ubuntu", "24")],
+    ids=["debian12", "debian13", "ubuntu22.04", "ubuntu24.04"],
+)
+def test_valid_variables_pass_on_supported_platforms(tmp_path: Path, host_facts: dict[str, Any]) -> None:
+    result = run_preflight(tmp_path, {}, host_facts)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "host_facts", "expected"),
+    [
+        pytest.param(
+            {"visitor_board_app_port": 70000},
+            facts(),
+            "visitor_board_app_port must be a TCP port from 1 to 65535, got 70000",
+            id="port-out-of-range",
+        ),
+        pytest.param(
+            {"visitor_board_app_port": 0},
+            facts(),
+            "visitor_board_app_port must be a TCP port from 1 to 65535, got 0",
+            id="port-zero",
+        ),
+        pytest.param(
+            {"visitor_board_app_port": "http"}, facts(), "visitor_board_app_port", id="port-not-a-number"
+        ),
+        pytest.param(
+            {"visitor_board_app_table_name": ""},
+            facts(),
+            "visitor_board_app_table_name must be a DynamoDB table name",
+            id="empty-table-name",
+        ),
+        pytest.param(
+            {"visitor_board_app_region": "Europe"},
+            facts(),
+            "visitor_board_app_region must be an AWS region",
+            id="bad-region",
+        ),
+        pytest.param(
+            {},
+            facts("Fedora", "40", "RedHat"),
+            "visitor_board_app supports Debian 12/13, Ubuntu 22/24 (LTS releases for Ubuntu) with systemd; "
+            "localhost runs Fedora 40",
+            id="unknown-platform",
+        ),
+        pytest.param({}, facts("Debian", "11"), "localhost runs Debian 11", id="old-debian"),
+        pytest.param(
+            {"visitor_board_app_environment_extra": {"AWS_SECRET_ACCESS_KEY": "x"}},
+            facts(),
+            "refusing AWS_SECRET_ACCESS_KEY: these look like AWS credentials",
+            id="credential-name",
+        ),
+        pytest.param(
+            {"visitor_board_app_environment_extra": {"MY_KEY": "AKIAABCDEFGHIJKLMNOP"}},
+            facts(),
+            "refusing MY_KEY: these look like AWS credentials",
+            id="credential-value",
+        ),
+        pytest.param(
+            {"visitor_board_app_environment_extra": {"TABLE_NAME": "other"}},
+            facts(),
+            "TABLE_NAME are set by the role",
+            id="override-managed-setting",
+        ),
+        pytest.param(
+            {"visitor_board_app_keep_releases": 1},
+            facts(),
+            "_keep_releases (1) at least 2",
+            id="keep-one-release",
+        ),
+    ],
+)
+def test_bad_variables_fail_with_a_clear_message(
+    tmp_path: Path, extra: dict[str, Any], host_facts: dict[str, Any], expected: str
+) -> None:
+    result = run_preflight(tmp_path, extra, host_facts)
+    output = flat(result.stdout + result.stderr)
+    assert result.returncode != 0, output
+    assert expected in output, output
