@@ -15,7 +15,7 @@ import urllib.request
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import REGION
+from roles_support import REGION
 
 TABLE = "test_messages"
 PARAMETER = "/visitor-board/test/secret-key"

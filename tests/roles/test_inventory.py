@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import boto3
-from conftest import FAKE_AWS_ENV, REGION, REPO
+from roles_support import FAKE_AWS_ENV, REGION, REPO
 
 
 def _launch(ec2, environment: str, app: str = "visitor-board") -> str:

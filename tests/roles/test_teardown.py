@@ -6,7 +6,7 @@ import re
 
 import boto3
 import pytest
-from conftest import REGION, REPO
+from roles_support import REGION, REPO
 
 TEARDOWN = str(REPO / "playbooks" / "teardown.yml")
 TABLE = "test_messages"
