@@ -32,6 +32,7 @@ def main() -> None:
     counts: Counter[str] = Counter()
     versions: Counter[str] = Counter()
     errors: list[str] = []
+    slowest: list[float] = [0.0]
     deadline = time.monotonic() + args.max_seconds
 
     def client(base: str) -> None:
@@ -40,6 +41,7 @@ def main() -> None:
         while not args.stop_file.exists() and time.monotonic() < deadline:
             url = base + paths[i % 2]
             i += 1
+            started = time.monotonic()
             try:
                 with urllib.request.urlopen(url, timeout=15) as response:  # noqa: S310 - our own hosts
                     body = response.read()
@@ -53,6 +55,7 @@ def main() -> None:
                     if len(errors) < 20:
                         errors.append(f"{url}: {exc}")
             with lock:
+                slowest[0] = max(slowest[0], time.monotonic() - started)
                 counts["requests"] += 1
                 counts["failed"] += 0 if ok else 1
             time.sleep(args.interval)
@@ -71,6 +74,7 @@ def main() -> None:
                 "failed": counts["failed"],
                 "errors": errors,
                 "versions": dict(versions),
+                "slowest_seconds": round(slowest[0], 3),
             }
         )
     )
