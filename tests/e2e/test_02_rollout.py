@@ -51,16 +51,19 @@ class Traffic:
             self.threads += [threading.Thread(target=self._write, args=(h,)) for h in hosts]
 
     def _read(self, host: Host) -> None:
-        http = requests.Session()
+        # A new connection per request, as a stream of visitors makes them (a kept-alive connection that the
+        # server closes between requests is retried by browsers, not by requests).
         while not self.stop.is_set():
             try:
-                status = http.get(f"http://{host.address}/", timeout=10).status_code
+                status = requests.get(
+                    f"http://{host.address}/", timeout=10, headers={"Connection": "close"}
+                ).status_code
             except requests.RequestException as exc:
-                status = f"{type(exc).__name__}"
+                status = f"{type(exc).__name__} {exc}"[:200]
             self.requests[host.instance_id] += 1
             if status != 200:
-                self.failures.append(f"{host.instance_id}: {status}")
-            time.sleep(0.05)
+                self.failures.append(f"{time.strftime('%H:%M:%S')} {host.instance_id}: {status}")
+            time.sleep(0.25)
 
     def _write(self, host: Host) -> None:
         visitor, i = Visitor(host.address), 0
@@ -69,7 +72,7 @@ class Traffic:
             if visitor.post("rollout", text):
                 self.acknowledged.append(text)
             i += 1
-            time.sleep(0.2)
+            time.sleep(0.5)
 
     def __enter__(self) -> Traffic:
         for thread in self.threads:
