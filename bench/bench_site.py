@@ -30,8 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PLAYBOOK = ["-i", "inventory/local", "playbooks/site.yml"]
-# Task names (regex) of the app role's package installation steps, for the rollout's install share.
-INSTALL_TASKS = re.compile(r"pip|wheel|install|venv|dependenc|package", re.I)
+# The app role's package installation steps (its task names), for the rollout's install share: OS packages,
+# the dependency wheelhouse (download on the controller, copy to the host), the release venv and pip.
+INSTALL_TASKS = re.compile(r"wheelhouse|release venv|Install the app and its pinned|Install the packages")
 _BANNER = re.compile(r"^(TASK|RUNNING HANDLER) \[(.+?)\] \*+|^PLAY RECAP")
 _DURATION = re.compile(r"\((\d+):(\d\d):(\d\d\.\d+)\)")
 
@@ -116,7 +117,16 @@ def bench_demo() -> None:
     print(f"  make demo                          {time.monotonic() - started:6.1f} s", flush=True)
 
 
-def bench_noop(repeat: int) -> None:
+def mitogen_env(where: Path) -> dict[str, str]:
+    """Mitogen's strategy on top of the project's ansible.cfg (mitogen is not a project requirement)."""
+    return {
+        "PYTHONPATH": str(where),
+        "ANSIBLE_STRATEGY_PLUGINS": str(where / "ansible_mitogen" / "plugins" / "strategy"),
+        "ANSIBLE_STRATEGY": "mitogen_linear",
+    }
+
+
+def bench_noop(repeat: int, mitogen: Path | None) -> None:
     print("no-op site.yml re-run on 3 hosts (best of each):", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-cfg-") as tmp:
         cfg = Path(tmp) / "ansible.cfg"
@@ -128,6 +138,9 @@ def bench_noop(repeat: int) -> None:
     for label, extra in ABLATIONS.items():
         reverted = timed(label, extra, repeat)
         print(f"    -> {label}: +{reverted - tuned:.1f} s ({(reverted - tuned) / tuned:+.0%})", flush=True)
+    if mitogen is not None:
+        with_mitogen = timed("project ansible.cfg + mitogen", mitogen_env(mitogen), repeat)
+        print(f"    -> mitogen_linear: {with_mitogen - tuned:+.1f} s ({(with_mitogen - tuned) / tuned:+.0%})")
 
 
 def bench_rollout() -> None:
@@ -187,10 +200,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs per configuration (best is kept)")
     parser.add_argument("--skip-demo", action="store_true", help="re-use a running demo fleet")
+    parser.add_argument(
+        "--mitogen", type=Path, help="directory holding an unpacked mitogen (ansible_mitogen/) to measure too"
+    )
     args = parser.parse_args()
     if not args.skip_demo:
         bench_demo()
-    bench_noop(args.repeat)
+    bench_noop(args.repeat, args.mitogen)
     bench_rollout()
     print(f"(best of --repeat runs, each with cold SSH connections; {ansible_version()})", flush=True)
 
