@@ -204,21 +204,42 @@ def start(state: Path, repo: Path, hosts: dict[str, str]) -> None:
     print(instances_file.read_text())
 
 
+def listener_pid(port: int) -> int | None:
+    """The pid of the process listening on GATEWAY:port, if it is one of our stand-ins."""
+    out = subprocess.run(
+        ["ss", "-Hltnp", f"src {GATEWAY}:{port}"], capture_output=True, text=True, check=False
+    ).stdout
+    for token in out.replace(",", " ").split():
+        if token.startswith("pid="):
+            pid = int(token[4:])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            if "motoserver.py" in cmdline or "imds.py" in cmdline:
+                return pid
+    return None
+
+
+def terminate(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def stop(state: Path) -> None:
-    for name in ("imds", "moto"):
+    for name, port in (("imds", IMDS_PORT), ("moto", MOTO_PORT)):
         pidfile = state / f"{name}.pid"
-        if not pidfile.exists():
-            continue
-        pid = int(pidfile.read_text())
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            for _ in range(50):
-                os.kill(pid, 0)
-                time.sleep(0.1)
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        pidfile.unlink()
+        if pidfile.exists():
+            terminate(int(pidfile.read_text()))
+            pidfile.unlink()
+        # A stand-in of an earlier run whose state directory is gone (molecule resets it) still holds the
+        # port: stop it too, found by the port and recognised by its command line.
+        stale = listener_pid(port)
+        if stale is not None:
+            terminate(stale)
     (state / "instances.json").unlink(missing_ok=True)
 
 
