@@ -136,10 +136,10 @@ def bench_noop(repeat: int, mitogen: Path | None) -> None:
     print(f"  ratio tuned/defaults: {tuned / defaults:.2f} (goal <= 0.6)", flush=True)
     print("what each setting buys (tuned run with that one setting reverted):", flush=True)
     for label, extra in ABLATIONS.items():
-        reverted = timed(label, extra, repeat)
+        reverted = timed(label, extra, 1)
         print(f"    -> {label}: +{reverted - tuned:.1f} s ({(reverted - tuned) / tuned:+.0%})", flush=True)
     if mitogen is not None:
-        with_mitogen = timed("project ansible.cfg + mitogen", mitogen_env(mitogen), repeat)
+        with_mitogen = timed("project ansible.cfg + mitogen", mitogen_env(mitogen), 1)
         print(f"    -> mitogen_linear: {with_mitogen - tuned:+.1f} s ({(with_mitogen - tuned) / tuned:+.0%})")
 
 
