@@ -18,6 +18,7 @@ Usage: python bench/bench_site.py [--repeat 2] [--skip-demo]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -139,8 +140,9 @@ def bench_noop(repeat: int, mitogen: Path | None) -> None:
         reverted = timed(label, extra, 1)
         print(f"    -> {label}: +{reverted - tuned:.1f} s ({(reverted - tuned) / tuned:+.0%})", flush=True)
     if mitogen is not None:
-        with_mitogen = timed("project ansible.cfg + mitogen", mitogen_env(mitogen), 1)
+        with_mitogen = timed("project ansible.cfg + mitogen", mitogen_env(mitogen), repeat)
         print(f"    -> mitogen_linear: {with_mitogen - tuned:+.1f} s ({(with_mitogen - tuned) / tuned:+.0%})")
+        print(f"  ratio tuned+mitogen/defaults: {with_mitogen / defaults:.2f} (goal <= 0.6)", flush=True)
 
 
 def bench_rollout() -> None:
@@ -204,6 +206,10 @@ def main() -> None:
         "--mitogen", type=Path, help="directory holding an unpacked mitogen (ansible_mitogen/) to measure too"
     )
     args = parser.parse_args()
+    if args.mitogen is None:
+        spec = importlib.util.find_spec("ansible_mitogen")
+        if spec is not None and spec.origin:
+            args.mitogen = Path(spec.origin).parent.parent
     if not args.skip_demo:
         bench_demo()
     bench_noop(args.repeat, args.mitogen)
