@@ -171,8 +171,23 @@ def bench_rollout() -> None:
     install = sum(sec for name, sec in tasks if INSTALL_TASKS.search(name))
     print(f"  wall time                          {seconds:6.1f} s (release {version})")
     print(f"  installing packages                {install:6.1f} s ({install / seconds:.0%} of the wall time)")
+    for step in (
+        "Download the dependency wheelhouse",
+        "Build the app wheel",
+        "Copy the dependency wheelhouse",
+    ):
+        print(f"  {step}: {task_outcome(output, step)}")
     for name, sec in tasks[:8]:
         print(f"    {sec:6.1f} s  {name}")
+
+
+def task_outcome(output: str, task: str) -> str:
+    """How a task ended on each host (e.g. "3x ok"), from the default callback's lines."""
+    outcomes: list[str] = []
+    for block in output.split("\nTASK [")[1:]:
+        if task in block.split("]", 1)[0]:
+            outcomes += re.findall(r"^(ok|changed|skipping|failed|fatal):", block, re.M)
+    return ", ".join(f"{outcomes.count(o)}x {o}" for o in dict.fromkeys(outcomes)) or "not run"
 
 
 def task_durations(output: str) -> dict[str, float]:
