@@ -142,7 +142,15 @@ def start(service: Service) -> None:
             start_new_session=True,  # outlives `fleet.py up`, `make demo` and the terminal
         )
     service.pidfile.write_text(f"{proc.pid}\n")
+    # Popen may return while the child is still inside execve (vfork), when /proc still shows our own
+    # command line: wait until the process is visibly the service.
+    deadline = time.monotonic() + 5
+    while pid_of(service) is None and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
     if service.port is None:
+        if proc.poll() is not None:
+            tail = service.logfile.read_text(errors="replace").splitlines()[-15:]
+            raise SystemExit(f"fleet: {service.name} exited at once:\n" + "\n".join(tail))
         log(f"{service.name} started (pid {proc.pid})")
         return
     deadline = time.monotonic() + 20
