@@ -105,7 +105,8 @@ ensure_network visitor-board-molecule 10.89.77.0/24 10.89.77.1
 for net in visitor-board visitor-board-molecule; do
     iface=$(podman network inspect "${net}" --format '{{.NetworkInterface}}')
     gw=$(podman network inspect "${net}" --format '{{range .Subnets}}{{.Gateway}}{{end}}')
-    prefix=$(podman network inspect "${net}" --format '{{range .Subnets}}{{.Subnet}}{{end}}' | cut -d/ -f2)
+    subnet=$(podman network inspect "${net}" --format '{{range .Subnets}}{{.Subnet}}{{end}}')
+    prefix=${subnet#*/}
     if ! ip link show "${iface}" >/dev/null 2>&1; then
         log "bringing up bridge ${iface} (${gw}/${prefix}) for ${net}"
         ip link add "${iface}" type bridge
@@ -114,6 +115,9 @@ for net in visitor-board visitor-board-molecule; do
         ip addr add "${gw}/${prefix}" dev "${iface}"
     fi
     ip link set "${iface}" up
+    # netavark deletes a bridge when its last container stops; traffic to the subnet would then follow the
+    # default route off this machine. A blackhole route below the bridge's own keeps it here instead.
+    ip route replace blackhole "${subnet}" metric 4242
 done
 
 log "done"
