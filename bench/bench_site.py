@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -29,6 +28,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "localcloud"))
+import fleet  # noqa: E402  (the local fleet's own module, not an installed package)
+
 BIN = Path(sys.executable).parent
 PLAYBOOK = ["-i", "inventory/local", "playbooks/site.yml"]
 # The app role's package installation steps (its task names), for the rollout's install share: OS packages,
@@ -58,14 +60,8 @@ ABLATIONS = {
 
 
 def env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    base = dict(os.environ)
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_SERVICE_ENDPOINT"):
-        base.pop(key, None)
+    base = fleet.fake_aws_env()
     base.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="eu-north-1",
-        AWS_EC2_METADATA_DISABLED="true",
         PATH=f"{BIN}:{base.get('PATH', '')}",
         ANSIBLE_NOCOLOR="1",
     )

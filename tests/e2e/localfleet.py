@@ -8,7 +8,6 @@ test fleet running afterwards for a look.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -28,14 +27,8 @@ _RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\
 
 def controller_env() -> dict[str, str]:
     """What the demo script gives ansible-playbook: moto's fake keys, never the real metadata address."""
-    env = dict(os.environ)
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_SERVICE_ENDPOINT"):
-        env.pop(key, None)
+    env = fleet.fake_aws_env()
     env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION=fleet.REGION,
-        AWS_EC2_METADATA_DISABLED="true",
         PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_NOCOLOR="1",

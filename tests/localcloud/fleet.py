@@ -91,8 +91,9 @@ def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), check=check, capture_output=True, text=True)
 
 
-def service_env() -> dict[str, str]:
-    """Fake keys and no metadata probing: nothing the fleet runs may reach real AWS or 169.254.169.254."""
+def fake_aws_env() -> dict[str, str]:
+    """This environment with fake keys and no metadata probing: whatever runs with it (the fleet's services,
+    ansible-playbook on the controller, benchmarks) can reach neither real AWS nor 169.254.169.254."""
     env = dict(os.environ)
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_SERVICE_ENDPOINT"):
         env.pop(key, None)
@@ -101,10 +102,13 @@ def service_env() -> dict[str, str]:
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION=REGION,
         AWS_EC2_METADATA_DISABLED="true",
-        MOTO_AMIS_PATH=str(HERE / "amis.json"),
-        PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def service_env() -> dict[str, str]:
+    """The fleet's own services: fake keys, and moto loaded with the Debian AMI catalogue."""
+    return {**fake_aws_env(), "MOTO_AMIS_PATH": str(HERE / "amis.json"), "PYTHONUNBUFFERED": "1"}
 
 
 # --- processes ------------------------------------------------------------------------------------------
