@@ -18,7 +18,6 @@ import argparse
 import http.client
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,19 +30,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-north-1"
 SECRET = "bench-secret-key-0123456789abcdef"
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
+sys.path.insert(0, str(REPO / "tests" / "localcloud"))
+from loopback import FAKE_AWS_ENV, free_port, start_moto, wait_for_port  # noqa: E402
+
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SSM"):
     os.environ.pop(_name, None)
-os.environ.update(FAKE_AWS)  # before boto3 is imported: never real credentials, never real AWS
+os.environ.update(FAKE_AWS_ENV)  # before boto3 is imported: never real credentials, never real AWS
 
 import boto3  # noqa: E402
 from visitor_board import StartupOptions, create_app  # noqa: E402
@@ -54,23 +46,6 @@ from visitor_board.schema import SCHEMA  # noqa: E402
 from visitor_board.table import create_table  # noqa: E402
 
 PAGE_SIZE = 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listening on 127.0.0.1:{port}")
 
 
 def fill(client, table: str, count: int) -> None:
@@ -236,21 +211,9 @@ def main() -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="vb-bench-"))
     port = free_port()
     moto_log = (log_dir / "moto.log").open("wb")
-    moto = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "tests" / "localcloud" / "motoserver.py"),
-            "-H",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        stdout=moto_log,
-        stderr=subprocess.STDOUT,
-    )
     started = time.perf_counter()
+    moto = start_moto(port, log=moto_log, env=dict(os.environ))
     try:
-        wait_for_port(port)
         endpoint = f"http://127.0.0.1:{port}"
         dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
         sizes = {"small": 100, "large": 10_000}

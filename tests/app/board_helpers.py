@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,10 @@ from typing import Any
 from visitor_board.identity import Identity
 
 REPO = Path(__file__).resolve().parents[2]
-MOTO_LAUNCHER = REPO / "tests" / "localcloud" / "motoserver.py"
+sys.path.insert(0, str(REPO / "tests" / "localcloud"))
+from loopback import free_port, start_moto, wait_for_port  # noqa: E402
+
+__all__ = ["free_port", "wait_for_port"]  # re-exported for the app tests
 REGION = "eu-north-1"
 SECRET = "test-secret-key-0123456789abcdef"
 TEST_IDENTITY = Identity(instance_id="i-0123456789abcdef0", availability_zone="eu-north-1b", on_ec2=True)
@@ -59,25 +60,6 @@ def safe_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
-
-
 class MotoProcess:
     """tests/localcloud/motoserver.py as a subprocess on a loopback port: the app's real HTTP peer."""
 
@@ -92,14 +74,10 @@ class MotoProcess:
 
     def start(self) -> None:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, str(MOTO_LAUNCHER), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=safe_env(),
-        )
-        log.close()
-        wait_for_port(self.port, process=self.process)
+        try:
+            self.process = start_moto(self.port, log=log, env=safe_env())
+        finally:
+            log.close()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

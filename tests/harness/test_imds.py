@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "localcloud"))
 import imds
+from loopback import free_port, start_moto
 
 REGION = "eu-north-1"
 TRUST = {
@@ -27,28 +25,10 @@ TRUST = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def moto_url(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
-    port = _free_port()
-    script = Path(__file__).resolve().parents[1] / "localcloud" / "motoserver.py"
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    port = free_port()
+    proc = start_moto(port)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
@@ -95,7 +75,7 @@ def fleet(moto_url: str) -> Iterator[tuple[int, dict[str, str]]]:
         "127.0.0.11": _instance(moto_url, "role-a", "127.0.0.11", "required", subnet),
         "127.0.0.12": _instance(moto_url, "role-b", "127.0.0.12", "optional", subnet),
     }
-    port = _free_port()
+    port = free_port()
     server = imds.serve(f"127.0.0.1:{port}", moto_url, REGION)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from roles_support import FAKE_AWS_ENV, PLAYBOOKS, REPO, free_port
+from roles_support import FAKE_AWS_ENV, PLAYBOOKS, REPO, free_port, start_moto
 
 
 @pytest.fixture(autouse=True)
@@ -30,29 +29,7 @@ def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def moto_url() -> Iterator[str]:
     """A fresh moto server (the project's launcher) for one test; stopped by its pid afterwards."""
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "tests" / "localcloud" / "motoserver.py"),
-            "-H",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **FAKE_AWS_ENV},
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.1)
+    proc = start_moto(port)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
