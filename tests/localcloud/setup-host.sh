@@ -17,7 +17,7 @@ fi
 # podman + its rootful runtime and network stack; debootstrap builds the host image; chromium drives the
 # browser tests; ssh reaches the test hosts; iproute2 for `ip`; curl for probes.
 packages=(
-    podman crun conmon netavark aardvark-dns catatonit
+    podman crun conmon netavark aardvark-dns catatonit iptables
     debootstrap
     chromium
     openssh-client iproute2 curl ca-certificates
