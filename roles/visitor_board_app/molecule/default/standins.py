@@ -29,12 +29,14 @@ import boto3
 GATEWAY = "10.89.77.1"
 MOTO_PORT = 5000
 IMDS_PORT = 1338
+IMDS_BOOT_PORT = 1339
 REGION = "eu-north-1"
 VPC_CIDR = "10.89.0.0/16"
 SUBNET_CIDR = "10.89.77.0/24"
 ROLE = "visitor-board-app"
 TABLE = "visitor-board-molecule"
 PARAMETER = "/visitor-board/molecule/secret-key"
+KEY_NAME = "visitor-board-molecule"
 MOTO_URL = f"http://{GATEWAY}:{MOTO_PORT}"
 
 # The stand-ins and this script talk to moto only, with moto's fake keys; never to AWS or a real IMDS.
@@ -91,7 +93,7 @@ def client(service: str) -> Any:
     )
 
 
-def seed(repo: Path, hosts: dict[str, str]) -> dict[str, str]:
+def seed(repo: Path, hosts: dict[str, str], public_key: str) -> dict[str, str]:
     iam = client("iam")
     trust = {
         "Version": "2012-10-17",
@@ -131,6 +133,7 @@ def seed(repo: Path, hosts: dict[str, str]) -> dict[str, str]:
     vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET_CIDR)["Subnet"]["SubnetId"]
     image = ec2.describe_images()["Images"][0]["ImageId"]
+    ec2.import_key_pair(KeyName=KEY_NAME, PublicKeyMaterial=public_key.encode())
     instances: dict[str, str] = {}
     # One run_instances per host: moto attaches the instance profile to the first instance only.
     for name, address in sorted(hosts.items()):
@@ -139,6 +142,7 @@ def seed(repo: Path, hosts: dict[str, str]) -> dict[str, str]:
             MinCount=1,
             MaxCount=1,
             InstanceType="t3.micro",
+            KeyName=KEY_NAME,
             SubnetId=subnet,
             PrivateIpAddress=address,
             IamInstanceProfile={"Name": ROLE},
@@ -175,7 +179,7 @@ def seed(repo: Path, hosts: dict[str, str]) -> dict[str, str]:
     return instances
 
 
-def start(state: Path, repo: Path, hosts: dict[str, str]) -> None:
+def start(state: Path, repo: Path, hosts: dict[str, str], public_key: str) -> None:
     state.mkdir(parents=True, exist_ok=True)
     spawn(
         state,
@@ -185,7 +189,7 @@ def start(state: Path, repo: Path, hosts: dict[str, str]) -> None:
     wait_port(GATEWAY, MOTO_PORT)
     instances_file = state / "instances.json"
     if not instances_file.exists():
-        instances_file.write_text(json.dumps(seed(repo, hosts), indent=2))
+        instances_file.write_text(json.dumps(seed(repo, hosts, public_key), indent=2))
     spawn(
         state,
         "imds",
@@ -194,6 +198,8 @@ def start(state: Path, repo: Path, hosts: dict[str, str]) -> None:
             str(repo / "tests/localcloud/imds.py"),
             "--listen",
             f"{GATEWAY}:{IMDS_PORT}",
+            "--boot-listen",
+            f"{GATEWAY}:{IMDS_BOOT_PORT}",
             "--moto",
             MOTO_URL,
             "--region",
@@ -249,9 +255,15 @@ def main() -> None:
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--repo", type=Path)
     parser.add_argument("--host", action="append", default=[], help="NAME=IP")
+    parser.add_argument("--public-key", type=Path, help="OpenSSH public key file of the EC2 key pair")
     args = parser.parse_args()
     if args.action == "start":
-        start(args.state, args.repo.resolve(), dict(h.split("=", 1) for h in args.host))
+        start(
+            args.state,
+            args.repo.resolve(),
+            dict(h.split("=", 1) for h in args.host),
+            args.public_key.read_text().strip(),
+        )
     else:
         stop(args.state)
 
