@@ -29,6 +29,7 @@ def test_loopback_connections_pass() -> None:
         ("10.89.78.4", 22),  # just outside the molecule network
     ],
 )
+@pytest.mark.filterwarnings("ignore:A test tried to use socket.socket.connect")
 def test_other_addresses_are_blocked(address: tuple[str, int]) -> None:
     with socket.socket() as sock, pytest.raises(SocketConnectBlockedError):
         sock.connect(address)
