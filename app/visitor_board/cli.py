@@ -146,7 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(exc.problems, EXIT_CONFIG_ERROR)
     except SecretError as exc:
-        return _fail([str(exc)], EXIT_CONFIG_ERROR)
+        # A dependency that did not answer is worth another start (systemd's Restart=on-failure); a wrong
+        # setting is not.
+        return _fail([str(exc)], EXIT_RUNTIME_ERROR if exc.transient else EXIT_CONFIG_ERROR)
     except KeyboardInterrupt:
         return 0
 

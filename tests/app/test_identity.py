@@ -25,8 +25,8 @@ class FakeIMDS(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, hang: threading.Event | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, hang: threading.Event | None = None, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.requests: list[tuple[str, str, str | None]] = []
         self.hang = hang  # while set to "hold", every request waits for it
         self.answers = {
