@@ -275,3 +275,15 @@ def test_serve_runs_gunicorn(moto, table_name: str) -> None:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
     assert "method=GET path=/readyz status=200" in output
+
+
+def test_gunicorn_master_loads_none_of_the_app() -> None:
+    """What gunicorn's master imports stays for its life: new workers after a HUP must import the release."""
+    code = (
+        "import sys, visitor_board.gunicorn_conf; "
+        "print(sorted(m for m in sys.modules if m.startswith(('visitor_board', 'flask', 'boto'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=safe_env()
+    )
+    assert result.stdout.strip() == "['visitor_board', 'visitor_board.gunicorn_conf']"
