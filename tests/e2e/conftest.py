@@ -15,10 +15,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-# The network guard in tests/conftest.py lets the tests reach the fleet network (and loopback) only.
-os.environ.setdefault("VB_TEST_ALLOWED_NETWORKS", "172.31.0.0/16")
-
 from localfleet import Host, PlaybookRun, aws, fleet_cli, run_site
 
 
