@@ -28,14 +28,14 @@ help: ## list the targets
 host-packages: ## apt packages, podman host fixes, the project's podman networks (root, idempotent)
 	bash tests/localcloud/setup-host.sh
 
-$(VENV)/.installed: requirements.txt app/requirements.txt app/pyproject.toml
+$(VENV)/.installed: requirements.txt app/requirements.txt app/pyproject.toml tests/localcloud/pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt -r app/requirements.txt
-	$(BIN)/pip install --quiet --no-deps -e app
+	$(BIN)/pip install --quiet --no-deps -e app -e tests/localcloud
 	touch $@
 
-venv: host-packages $(VENV)/.installed ## the controller venv (pinned requirements + the app, editable)
+venv: host-packages $(VENV)/.installed ## the controller venv (pinned requirements + the app and the local cloud, editable)
 
 image: venv ## the EC2-like systemd host image (built once, cached)
 	bash tests/localcloud/build-host-image.sh
@@ -52,8 +52,8 @@ run: venv ## run the app alone on this machine (moto in-process as DynamoDB), ht
 	$(BIN)/visitor-board dev
 
 lint: venv ## ruff and ansible-lint (production profile)
-	ruff check app tests bench
-	ruff format --check app tests bench
+	ruff check app tests bench roles playbooks
+	ruff format --check app tests bench roles playbooks
 	ansible-lint --profile production roles playbooks
 
 test-app: venv ## app, harness and role-variable tests (pytest, real moto over HTTP, real browser)

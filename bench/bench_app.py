@@ -1,6 +1,6 @@
 """Visitor Board benchmark: DynamoDB reads per board view, and GET / throughput against a raw boto3 loop.
 
-Runs everything on loopback: a moto server (tests/localcloud/motoserver.py), gunicorn serving the app,
+Runs everything on loopback: a moto server (localcloud.moto_server), gunicorn serving the app,
 and client threads. Prints figures; asserts nothing. Takes about a minute.
 
   python bench/bench_app.py [--seconds 8] [--threads 4] [--workers 2]
@@ -30,12 +30,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-north-1"
 SECRET = "bench-secret-key-0123456789abcdef"
-sys.path.insert(0, str(REPO / "tests" / "localcloud"))
-from loopback import FAKE_AWS_ENV, free_port, start_moto, wait_for_port  # noqa: E402
+from localcloud.awsenv import fake_aws_env  # noqa: E402
+from localcloud.moto_server import start_moto  # noqa: E402
+from localcloud.ports import free_port, wait_for_port  # noqa: E402
 
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SSM"):
-    os.environ.pop(_name, None)
-os.environ.update(FAKE_AWS_ENV)  # before boto3 is imported: never real credentials, never real AWS
+# Before boto3 is imported: never real credentials, never real AWS.
+_safe = fake_aws_env()
+os.environ.clear()
+os.environ.update(_safe)
 
 import boto3  # noqa: E402
 from visitor_board import StartupOptions, create_app  # noqa: E402

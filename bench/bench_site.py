@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from localcloud.playbook import controller_env, run_playbook
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "localcloud"))
-import fleet  # noqa: E402  (the local fleet's own module, not an installed package)
 
 BIN = Path(sys.executable).parent
 PLAYBOOK = ["-i", "inventory/local", "playbooks/site.yml"]
@@ -60,35 +60,20 @@ ABLATIONS = {
 
 
 def env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    base = fleet.fake_aws_env()
-    base.update(
-        PATH=f"{BIN}:{base.get('PATH', '')}",
-        ANSIBLE_NOCOLOR="1",
-    )
-    base.update(extra or {})
-    return base
+    return controller_env(extra)
 
 
 def playbook(extra_env: dict[str, str] | None = None, *args: str) -> tuple[float, str]:
     """One site.yml run with cold SSH connections; returns (seconds, output)."""
     with tempfile.TemporaryDirectory(prefix="bench-cp-") as control:
         run_env = env({"ANSIBLE_SSH_CONTROL_PATH_DIR": control, **(extra_env or {})})
-        started = time.monotonic()
-        proc = subprocess.run(
-            [str(BIN / "ansible-playbook"), *PLAYBOOK, *args],
-            cwd=REPO,
-            env=run_env,
-            capture_output=True,
-            text=True,
-        )
-        elapsed = time.monotonic() - started
+        result = run_playbook([*PLAYBOOK, *args], cwd=REPO, env=run_env, timeout=3600)
         # Close the run's persistent connections so they cannot serve the next run.
         for sock in Path(control).iterdir():
             subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True)
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise SystemExit(f"site.yml failed ({proc.returncode}):\n{output[-3000:]}")
-    return elapsed, output
+    if result.returncode != 0:
+        raise SystemExit(f"site.yml failed ({result.returncode}):\n{result.output[-3000:]}")
+    return result.seconds, result.output
 
 
 def changed_total(output: str) -> int:

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from localcloud.moto_server import start_moto
+from localcloud.ports import free_port, wait_for_port
 from visitor_board.identity import Identity
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "localcloud"))
-from loopback import free_port, start_moto, wait_for_port  # noqa: E402
 
 __all__ = ["free_port", "wait_for_port"]  # re-exported for the app tests
 REGION = "eu-north-1"
@@ -64,7 +64,7 @@ def safe_env(**overrides: str) -> dict[str, str]:
 
 
 class MotoProcess:
-    """tests/localcloud/motoserver.py as a subprocess on a loopback port: the app's real HTTP peer."""
+    """The local cloud's moto server as a subprocess on a loopback port: the app's real HTTP peer."""
 
     def __init__(self, log_path: Path, port: int | None = None) -> None:
         self.port = port or free_port()

@@ -1,6 +1,6 @@
 """End-to-end fixtures: a fresh local fleet, site.yml run once on it, and its hosts.
 
-The session starts from `fleet.py down` + `fleet.py up`: moto keeps its state in memory, so that is an
+The session starts from `localcloud.fleet down` + `up`: moto keeps its state in memory, so that is an
 empty AWS account, exactly what site.yml is written for. A demo fleet that was running is replaced (the
 fleet network and addresses are fixed, so two fleets cannot run side by side); VB_E2E_KEEP=1 leaves the
 test fleet running afterwards for a look.

@@ -1,14 +1,12 @@
 """Helpers for the end-to-end tests: run site.yml on the local fleet, reach its hosts and its moto.
 
-The session starts from `fleet.py down` + `fleet.py up`: moto keeps its state in memory, so that is an
-empty AWS account, exactly what site.yml is written for. A demo fleet that was running is replaced (the
-fleet network and addresses are fixed, so two fleets cannot run side by side); VB_E2E_KEEP=1 leaves the
-test fleet running afterwards for a look.
+The fleet and the playbook runner are the local cloud's own (localcloud.fleet, localcloud.playbook), the
+same that `make demo` and the benchmarks use.
 """
 
 from __future__ import annotations
 
-import re
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,58 +15,21 @@ from pathlib import Path
 import boto3
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "localcloud"))
-import fleet  # noqa: E402
+# The fleet's state (its SSH key, logs) is the repository's, whatever directory pytest was started in.
+os.environ.setdefault("VB_LOCALCLOUD_DIR", str(REPO / ".localcloud"))
 
+from localcloud import fleet  # noqa: E402
+from localcloud.playbook import PlaybookRun, run_playbook  # noqa: E402
+
+__all__ = ["Host", "PlaybookRun", "aws", "fleet", "fleet_cli", "run_site"]
 ARTIFACTS = REPO / "tests" / "artifacts" / "e2e"
-VENV_BIN = Path(sys.executable).parent
-_RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-def controller_env() -> dict[str, str]:
-    """What the demo script gives ansible-playbook: moto's fake keys, never the real metadata address."""
-    env = fleet.fake_aws_env()
-    env.update(
-        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_NOCOLOR="1",
-    )
-    return env
-
-
-@dataclass(frozen=True)
-class PlaybookRun:
-    returncode: int
-    output: str
-    recap: dict[str, dict[str, int]]
-
-    def changed(self) -> dict[str, int]:
-        return {host: counts["changed"] for host, counts in self.recap.items()}
 
 
 def run_site(name: str, *extra: str) -> PlaybookRun:
     """ansible-playbook -i inventory/local playbooks/site.yml, output kept in tests/artifacts/e2e/."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "inventory/local", "playbooks/site.yml", *extra],
-        cwd=REPO,
-        env=controller_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
+    return run_playbook(
+        ["-i", "inventory/local", "playbooks/site.yml", *extra], cwd=REPO, log=ARTIFACTS / f"{name}.log"
     )
-    output = proc.stdout + proc.stderr
-    (ARTIFACTS / f"{name}.log").write_text(output)
-    recap = {
-        m.group(1): {
-            "ok": int(m.group(2)),
-            "changed": int(m.group(3)),
-            "unreachable": int(m.group(4)),
-            "failed": int(m.group(5)),
-        }
-        for m in _RECAP.finditer(output)
-    }
-    return PlaybookRun(proc.returncode, output, recap)
 
 
 @dataclass(frozen=True)
@@ -118,4 +79,4 @@ def aws(service: str):
 
 
 def fleet_cli(*args: str) -> None:
-    subprocess.run([sys.executable, str(REPO / "tests/localcloud/fleet.py"), *args], check=True, timeout=900)
+    subprocess.run([sys.executable, "-m", "localcloud.fleet", *args], cwd=REPO, check=True, timeout=900)

@@ -7,8 +7,8 @@ import re
 import uuid
 
 import boto3
-import fleet
 from board import Visitor
+from localcloud import fleet
 from localfleet import Host, PlaybookRun, aws, run_site
 
 IMDS = fleet.IMDS_URL
@@ -81,7 +81,7 @@ def test_each_host_gets_its_own_role_credentials_from_the_metadata_stand_in(host
         arn = sts.get_caller_identity()["Arn"]
         assert f":assumed-role/{_instance_role(host)}/{host.instance_id}" in arn, arn
     # The apps themselves fetched role credentials from the stand-in, one issue per instance.
-    log = (fleet.STATE / "logs" / "imds.log").read_text()
+    log = (fleet.STATE / "logs" / "metadata.log").read_text()
     for host in hosts:
         assert f"issued credentials of role {_instance_role(host)} to {host.instance_id}" in log
 

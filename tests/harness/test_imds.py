@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "localcloud"))
-import imds
-from loopback import free_port, start_moto
+from localcloud import metadata as imds
+from localcloud.moto_server import start_moto
+from localcloud.ports import free_port
 
 REGION = "eu-north-1"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheMetadataStandInTestOnly0000000 fleet"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `make demo` / `make demo-down`: the local fleet and site.yml on it.
 #
-#   demo.sh up    fleet.py up (re-uses what runs), then playbooks/site.yml -i inventory/local, then the URLs
-#   demo.sh down  fleet.py down
+#   demo.sh up    localcloud.fleet up (re-uses what runs), then playbooks/site.yml -i inventory/local, the URLs
+#   demo.sh down  localcloud.fleet down
 #
-# `make demo` runs `make setup` first (packages, host fixes, venv, host image), so `up` skips it here.
+# `make demo` runs `make setup` first (packages, host fixes, venv, host image).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -20,15 +20,15 @@ export AWS_EC2_METADATA_DISABLED=true
 case ${1:-up} in
 up)
     start=$(date +%s)
-    python tests/localcloud/fleet.py up --skip-setup
+    python -m localcloud.fleet up
     ansible-playbook -i inventory/local playbooks/site.yml
     echo
     echo "Visitor Board is up ($(($(date +%s) - start)) s). Each host serves the board:"
-    python tests/localcloud/fleet.py status | grep -E '^  i-' | awk '{print "  " $3 "   (" $1 ")"}'
+    python -m localcloud.fleet status | grep -E '^  i-' | awk '{print "  " $3 "   (" $1 ")"}'
     echo "Stop everything with: make demo-down"
     ;;
 down)
-    python tests/localcloud/fleet.py down
+    python -m localcloud.fleet down
     ;;
 *)
     echo "usage: $0 up|down" >&2

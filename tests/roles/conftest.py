@@ -7,15 +7,14 @@ explicit loopback endpoint, so nothing here can reach AWS.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from localcloud.playbook import PlaybookRun, controller_env
+from localcloud.playbook import run_playbook as run_ansible_playbook
 from roles_support import FAKE_AWS_ENV, PLAYBOOKS, REPO, free_port, start_moto
 
 
@@ -35,21 +34,6 @@ def moto_url() -> Iterator[str]:
     proc.wait(10)
 
 
-@dataclass
-class PlaybookRun:
-    rc: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def _ansible_playbook() -> str:
-    return str(Path(sys.executable).with_name("ansible-playbook"))
-
-
 @pytest.fixture
 def run_playbook(tmp_path: Path) -> Callable[..., PlaybookRun]:
     """Run a playbook from tests/roles/playbooks with extra vars (passed as a JSON file)."""
@@ -59,20 +43,17 @@ def run_playbook(tmp_path: Path) -> Callable[..., PlaybookRun]:
         # localhost named in --inventory is an ordinary host: give it this venv's Python (boto3), as
         # the implicit localhost of a real run gets.
         vars_file.write_text(json.dumps({"ansible_python_interpreter": sys.executable, **extra_vars}))
-        env = {
-            **os.environ,
-            **FAKE_AWS_ENV,
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            # The repo's cache dir is relative to the working directory; keep it out of the checkout.
-            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts"),
-            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-        }
-        proc = subprocess.run(
+        env = controller_env(
+            {
+                "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+                # The repo's cache dir is relative to the working directory; keep it out of the checkout.
+                "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts"),
+                "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+            }
+        )
+        return run_ansible_playbook(
             [
-                _ansible_playbook(),
                 "--inventory",
                 "localhost,",
                 "--extra-vars",
@@ -82,11 +63,7 @@ def run_playbook(tmp_path: Path) -> Callable[..., PlaybookRun]:
             ],
             cwd=REPO,
             env=env,
-            capture_output=True,
-            text=True,
             timeout=300,
-            check=False,
         )
-        return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
 
     return run

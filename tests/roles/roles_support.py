@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from localcloud.awsenv import FAKE_AWS_ENV, REGION
+from localcloud.moto_server import start_moto
+from localcloud.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
-sys.path.insert(0, str(REPO / "tests" / "localcloud"))
-from loopback import FAKE_AWS_ENV, REGION, free_port, start_moto  # noqa: E402
 
 __all__ = ["FAKE_AWS_ENV", "PLAYBOOKS", "REGION", "REPO", "free_port", "start_moto"]

@@ -1,4 +1,4 @@
-"""The local fleet's "hypervisor": one Podman systemd host per EC2 instance that moto says is running.
+"""The instance runner: boots one Podman systemd host per EC2 instance that moto says is running.
 
 EC2 boots a machine when run_instances is called; moto only records the instance. This loop closes the
 gap: it polls moto's DescribeInstances and makes the set of host containers match it. An instance that is
@@ -12,7 +12,7 @@ terminated instance's container is removed.
 When moto does not answer (for example while a test pauses it to take the data tier away) the loop keeps
 every container as it is: an unreachable control plane never terminates machines.
 
-Usage: python tests/localcloud/hypervisor.py --moto http://172.31.0.1:5000 --region eu-north-1
+Usage: python -m localcloud.instance_runner --moto http://172.31.0.1:5000 --region eu-north-1
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from types import FrameType
 import boto3
 from botocore.config import Config
 
-LOG = logging.getLogger("hypervisor")
+LOG = logging.getLogger("instance_runner")
 LABEL = "org.visitor-board.instance-id"
 NAME_PREFIX = "vb-"
 RUNNING_STATES = {"pending", "running"}
@@ -167,8 +167,8 @@ def run(settings: Settings) -> None:
         "ec2",
         region_name=settings.region,
         endpoint_url=settings.moto_url,
-        aws_access_key_id="hypervisor",
-        aws_secret_access_key="hypervisor",
+        aws_access_key_id="instance-runner",
+        aws_secret_access_key="instance-runner",
         config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
     )
     stopping = False
@@ -197,7 +197,7 @@ def run(settings: Settings) -> None:
             except subprocess.CalledProcessError as exc:
                 LOG.error("%s failed: %s", " ".join(exc.cmd[:2]), exc.stderr.strip())
         time.sleep(settings.interval)
-    LOG.info("hypervisor stopped; hosts left running (fleet.py down removes them)")
+    LOG.info("instance runner stopped; hosts left running (fleet down removes them)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         args.interval,
     )
     LOG.info(
-        "hypervisor watching %s (%s) -> %s on %s",
+        "instance runner watching %s (%s) -> %s on %s",
         settings.moto_url,
         settings.region,
         settings.image,

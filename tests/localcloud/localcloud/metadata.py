@@ -7,7 +7,7 @@ the temporary credentials of ITS instance profile's role (assumed through moto's
 session token when the instance's metadata options say HttpTokens=required.
 
 Usage:
-    python tests/localcloud/imds.py --listen 172.31.0.1:1338 --boot-listen 172.31.0.1:1339 \
+    python -m localcloud.metadata --listen 172.31.0.1:1338 --boot-listen 172.31.0.1:1339 \
         --moto http://172.31.0.1:5000 --region eu-north-1
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import boto3
 
-LOG = logging.getLogger("imds")
+LOG = logging.getLogger("metadata")
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 MAX_TOKEN_TTL = 21600
