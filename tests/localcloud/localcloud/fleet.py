@@ -28,6 +28,7 @@ from pathlib import Path
 
 from . import awsenv, moto_server
 from .instance_runner import LABEL as HOST_LABEL
+from .network import Network
 from .processes import Service, ServiceError
 
 STATE = Path(os.environ.get("VB_LOCALCLOUD_DIR", Path.cwd() / ".localcloud"))
@@ -42,10 +43,8 @@ IMDS_BOOT_PORT = 1339
 MOTO_URL = f"http://{GATEWAY}:{MOTO_PORT}"
 IMDS_URL = f"http://{GATEWAY}:{IMDS_PORT}"
 IMAGE = "localhost/visitor-board-host:bookworm"
-# The pause pod that holds the bridge; its address is outside every default subnet moto hands out.
-BRIDGE_POD = "visitor-board-bridge"
-BRIDGE_IP = "172.31.255.254"
-BLACKHOLE_METRIC = "4242"
+# The pause pod that holds the bridge sits at 172.31.255.254, outside every default subnet moto hands out.
+FLEET_NETWORK = Network(NETWORK, SUBNET)
 SSH_KEY = STATE / "ssh" / "id_ed25519"
 
 SERVICES = (
@@ -92,22 +91,13 @@ def service_env() -> dict[str, str]:
 
 
 def ensure_network() -> None:
-    if run("podman", "network", "exists", NETWORK, check=False).returncode != 0:
-        log(f"creating network {NETWORK}")
-        run("podman", "network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, NETWORK)
-    if run("podman", "pod", "exists", BRIDGE_POD, check=False).returncode != 0:
-        run("podman", "pod", "create", "--name", BRIDGE_POD, "--network", NETWORK, "--ip", BRIDGE_IP)
-    state = run("podman", "pod", "inspect", BRIDGE_POD, "--format", "{{.State}}").stdout.strip()
-    if state != "Running":
-        run("podman", "pod", "start", BRIDGE_POD)
-        log(f"bridge of {NETWORK} held up by pod {BRIDGE_POD} ({GATEWAY})")
-    run("ip", "route", "replace", "blackhole", SUBNET, "metric", BLACKHOLE_METRIC)
+    if FLEET_NETWORK.hold():
+        log(f"bridge of {NETWORK} held up by pod {FLEET_NETWORK.bridge_pod} ({GATEWAY})")
 
 
 def remove_bridge_pod() -> None:
-    if run("podman", "pod", "exists", BRIDGE_POD, check=False).returncode == 0:
-        run("podman", "pod", "rm", "--force", BRIDGE_POD)
-        log(f"pod {BRIDGE_POD} removed")
+    if FLEET_NETWORK.release():
+        log(f"pod {FLEET_NETWORK.bridge_pod} removed")
 
 
 # --- hosts ----------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pathlib import Path
 import boto3
 
 from . import awsenv, moto_server
+from .network import Network
 from .ports import free_port
 from .processes import Service, ServiceError, listener_pids, terminate
 
@@ -72,20 +73,24 @@ def moto_stop(state: Path) -> bool:
     return stopped
 
 
-def start(state: Path, gateway: str) -> None:
+def start(state: Path, gateway: str, network: Network | None = None) -> None:
     stop(state, gateway)
     state.mkdir(parents=True, exist_ok=True)
+    if network is not None:
+        network.hold()
     for service in (_moto(state, gateway, MOTO_PORT), _metadata(state, gateway)):
         service.start(_env())
 
 
-def stop(state: Path, gateway: str) -> None:
+def stop(state: Path, gateway: str, network: Network | None = None) -> None:
     for service in (_metadata(state, gateway), _moto(state, gateway, MOTO_PORT)):
         service.stop()
         # One an earlier run left behind after its state directory was reset (molecule does that).
         for pid in listener_pids(gateway, service.listen[1], service.module):  # type: ignore[index]
             terminate(pid, service.module)
     (state / "instances.json").unlink(missing_ok=True)
+    if network is not None:
+        network.release()
 
 
 def register(
@@ -149,6 +154,12 @@ def main(argv: list[str] | None = None) -> None:
         sub = commands.add_parser(name)
         sub.add_argument("--state", type=Path, required=True)
         sub.add_argument("--gateway", required=True, help="the scenario network's gateway address")
+    for name in ("start", "stop"):
+        commands.choices[name].add_argument(
+            "--network",
+            metavar="NAME=SUBNET",
+            help="the podman network whose bridge to hold up while it runs",
+        )
     reg = commands.choices["register"]
     reg.add_argument("--subnet", required=True, help="CIDR of the scenario network (the instances' subnet)")
     reg.add_argument("--profile", required=True, help="instance profile of the instances")
@@ -161,10 +172,9 @@ def main(argv: list[str] | None = None) -> None:
             print(moto_start(args.state))
         elif args.command == "moto-stop":
             print("stopped" if moto_stop(args.state) else "not running")
-        elif args.command == "start":
-            start(args.state, args.gateway)
-        elif args.command == "stop":
-            stop(args.state, args.gateway)
+        elif args.command in ("start", "stop"):
+            network = Network(*args.network.split("=", 1)) if args.network else None
+            (start if args.command == "start" else stop)(args.state, args.gateway, network)
         else:
             hosts = dict(h.split("=", 1) for h in args.host)
             found = register(
