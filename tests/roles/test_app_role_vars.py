@@ -171,6 +171,31 @@ def test_valid_variables_pass_on_supported_platforms(tmp_path: Path, host_facts:
             "_keep_releases (1) at least 2",
             id="keep-one-release",
         ),
+        # Patterns match the whole value: `$` alone would let a final newline through.
+        pytest.param(
+            {"visitor_board_app_table_name": "workshop_messages\n"},
+            facts(),
+            "visitor_board_app_table_name must be a DynamoDB table name",
+            id="table-name-trailing-newline",
+        ),
+        pytest.param(
+            {"visitor_board_app_region": "eu-north-1\n"},
+            facts(),
+            "visitor_board_app_region must be an AWS region",
+            id="region-trailing-newline",
+        ),
+        pytest.param(
+            {"visitor_board_app_base_dir": "/opt/visitor-board\n"},
+            facts(),
+            "_base_dir an absolute path",
+            id="base-dir-trailing-newline",
+        ),
+        pytest.param(
+            {"visitor_board_app_environment_extra": {"GOOD_NAME\n": "x"}},
+            facts(),
+            "are not valid environment variable names",
+            id="env-name-trailing-newline",
+        ),
     ],
 )
 def test_bad_variables_fail_with_a_clear_message(

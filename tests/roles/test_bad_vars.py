@@ -132,6 +132,31 @@ CASES = [
         ["visitor_board_iam_table_name"],
         id="iam-empty-table-name",
     ),
+    # Patterns must match the whole value: Python's `$` also matches before a final newline.
+    pytest.param(
+        "visitor_board_table",
+        {**TABLE_OK, "visitor_board_table_name": "workshop_messages\n"},
+        ["visitor_board_table_name must be 3-255 characters"],
+        id="table-name-trailing-newline",
+    ),
+    pytest.param(
+        "visitor_board_secret",
+        {**SECRET_OK, "visitor_board_secret_parameter": "/visitor-board/demo/secret-key\n"},
+        ["visitor_board_secret_parameter"],
+        id="secret-parameter-trailing-newline",
+    ),
+    pytest.param(
+        "visitor_board_iam",
+        {**IAM_OK, "visitor_board_iam_region": "eu-north-1\n"},
+        ["visitor_board_iam_region"],
+        id="iam-region-trailing-newline",
+    ),
+    pytest.param(
+        "visitor_board_ec2",
+        {**EC2_OK, "visitor_board_ec2_image_id": "ami-0123abcd\n"},
+        ["visitor_board_ec2_image_id"],
+        id="ec2-image-id-trailing-newline",
+    ),
 ]
 
 
