@@ -12,12 +12,10 @@ STATE := .localcloud
 ROLES := visitor_board_table visitor_board_secret visitor_board_iam visitor_board_ec2 visitor_board_app
 
 export PATH := $(BIN):$(PATH)
-# Nothing here may reach real AWS or the metadata address: tests and tools get fake keys and local endpoints.
-export AWS_ACCESS_KEY_ID ?= testing
-export AWS_SECRET_ACCESS_KEY ?= testing
-export AWS_DEFAULT_REGION ?= eu-north-1
-export AWS_EC2_METADATA_DISABLED ?= true
 export PYTHONDONTWRITEBYTECODE := 1
+# Nothing run from here may reach real AWS or the metadata address: every tool that could runs with the
+# local cloud's one fake-AWS environment (localcloud.awsenv: fake keys, no metadata probing).
+FAKE_AWS := $(BIN)/python -m localcloud.awsenv
 
 .PHONY: help setup host-packages venv image demo demo-down run lint test test-app test-roles test-molecule \
 	test-e2e bench clean
@@ -57,19 +55,19 @@ lint: venv ## ruff and ansible-lint (production profile)
 	ansible-lint --profile production roles playbooks
 
 test-app: venv ## app, harness and role-variable tests (pytest, real moto over HTTP, real browser)
-	pytest tests/app tests/harness tests/roles
+	$(FAKE_AWS) pytest tests/app tests/harness tests/roles
 
 test-molecule: setup ## molecule test for every role
-	for role in $(ROLES); do (cd roles/$$role && molecule test) || exit 1; done
+	for role in $(ROLES); do (cd roles/$$role && $(FAKE_AWS) molecule test) || exit 1; done
 
 test-e2e: setup ## site.yml end to end on a fresh local fleet
-	pytest tests/e2e
+	$(FAKE_AWS) pytest tests/e2e
 
 test: setup lint test-app test-molecule test-e2e ## every test
 
 bench: setup ## benchmarks (print figures)
-	python bench/bench_app.py
-	python bench/bench_site.py
+	$(FAKE_AWS) python bench/bench_app.py
+	$(FAKE_AWS) python bench/bench_site.py
 
 clean: demo-down ## remove the venv and local state (keeps the host image)
 	rm -rf $(VENV) $(STATE) .ansible

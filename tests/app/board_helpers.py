@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from localcloud import awsenv
+from localcloud.awsenv import FAKE_AWS_ENV
 from localcloud.moto_server import start_moto
 from localcloud.ports import free_port, wait_for_port
 from visitor_board.identity import Identity
@@ -20,31 +22,20 @@ from visitor_board.identity import Identity
 REPO = Path(__file__).resolve().parents[2]
 
 __all__ = ["free_port", "wait_for_port"]  # re-exported for the app tests
-REGION = "eu-north-1"
+REGION = awsenv.REGION
 SECRET = "test-secret-key-0123456789abcdef"
 TEST_IDENTITY = Identity(instance_id="i-0123456789abcdef0", availability_zone="eu-north-1b", on_ec2=True)
 CONSOLE_SCRIPT = Path(sys.executable).with_name("visitor-board")
 
-# Whatever the developer's shell holds, tests talk to local stand-ins with fake credentials only.
-SAFE_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
+# Whatever the developer's shell holds, tests talk to local stand-ins with fake credentials only: the
+# local cloud's fake-AWS environment, and none of the app's own settings from the shell.
+SAFE_AWS_ENV = {k: v for k, v in FAKE_AWS_ENV.items() if not k.endswith("_FILE")} | {
+    "AWS_SECURITY_TOKEN": "testing"
 }
 UNSAFE_AWS_VARS = (
-    "AWS_PROFILE",
+    *awsenv.UNSAFE_AWS_VARS,
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "AWS_ENDPOINT_URL_SSM",
-    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "DYNAMODB_ENDPOINT_URL",
     "SECRET_KEY",
     "SECRET_KEY_PARAMETER",

@@ -11,17 +11,15 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "${repo}"
 export PATH=${repo}/.venv/bin:${PATH}
 
-# The controller talks only to the fleet's moto: fake keys, never the real metadata address. These live
-# in the environment, not in any file the roles read.
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_EC2_METADATA_SERVICE_ENDPOINT
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=eu-north-1
-export AWS_EC2_METADATA_DISABLED=true
+# The controller talks only to the fleet's moto: the local cloud's fake-AWS environment (fake keys, never
+# the real metadata address), in the environment, not in any file the roles read.
+fake_aws=(python -m localcloud.awsenv)
 
 case ${1:-up} in
 up)
     start=$(date +%s)
     python -m localcloud.fleet up
-    ansible-playbook -i inventory/local playbooks/site.yml
+    "${fake_aws[@]}" ansible-playbook -i inventory/local playbooks/site.yml
     echo
     echo "Visitor Board is up ($(($(date +%s) - start)) s). Each host serves the board:"
     python -m localcloud.fleet status | grep -E '^  i-' | awk '{print "  " $3 "   (" $1 ")"}'

@@ -7,6 +7,7 @@ Used by the fleet's own services, ansible-playbook on the controller, the tests 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 
 REGION = "eu-north-1"
@@ -41,3 +42,16 @@ def fake_aws_env(base: Mapping[str, str] | None = None, **overrides: str) -> dic
     env.update(FAKE_AWS_ENV)
     env.update(overrides)
     return env
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m localcloud.awsenv COMMAND [ARG...]`: run COMMAND with the fake-AWS environment (the
+    Makefile and demo.sh run ansible-playbook, pytest and molecule through it)."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        raise SystemExit("usage: python -m localcloud.awsenv COMMAND [ARG...]")
+    os.execvpe(args[0], args, fake_aws_env())
+
+
+if __name__ == "__main__":
+    main()
