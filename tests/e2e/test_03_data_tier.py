@@ -8,9 +8,9 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import fleet
 import requests
 from board import Visitor
+from localcloud import fleet
 from localfleet import Host
 
 SERVICE = "visitor-board.service"
@@ -40,7 +40,7 @@ def test_data_tier_outage_answers_503_and_recovers_without_restart(hosts: list[H
     # kernel and never answered, as behind a network partition), so the app meets its own timeouts, and
     # SIGCONT brings the same data back.
     pids = {host.instance_id: _main_pid(host) for host in hosts}
-    moto = fleet.pid_of(fleet.SERVICES[0])
+    moto = fleet.SERVICES[0].pid()
     assert moto is not None
     os.kill(moto, signal.SIGSTOP)
     try:
@@ -78,3 +78,39 @@ def test_concurrent_posts_across_all_hosts_are_all_on_the_board(hosts: list[Host
         # ... and exactly once: a retried post converges on one message.
         assert len(texts) == len(set(texts)), host.instance_id
     print(f"{len(acknowledged)} of {clients * per_client} posts acknowledged, all on every host's board")
+
+
+def _workers(host: Host, master: str) -> set[str]:
+    return set(host.ssh(f"pgrep -P {master} || true").split())
+
+
+def test_a_worker_killed_while_ssm_and_dynamodb_are_down_is_replaced_and_the_service_heals(
+    hosts: list[Host],
+) -> None:
+    """Fault 7 of the hostile-input issue, on a systemd host: a gunicorn worker that dies and re-boots while
+    the data tier (SSM and DynamoDB, both moto) does not answer must neither take the service down nor
+    stop the other workers; the host heals without a restart once the data tier is back."""
+    host = hosts[0]
+    master = _main_pid(host)
+    before = _workers(host, master)
+    assert len(before) >= 2, before
+    victim = sorted(before)[0]
+    moto = fleet.SERVICES[0].pid()
+    assert moto is not None
+    os.kill(moto, signal.SIGSTOP)
+    try:
+        host.ssh(f"sudo kill -KILL {victim}")
+        _wait(
+            lambda: victim not in _workers(host, master) and len(_workers(host, master)) == len(before),
+            30,
+            "gunicorn to replace the killed worker while the data tier is down",
+        )
+        assert _main_pid(host) == master, "the service was restarted"
+        for _ in range(5):
+            assert _status(host.address, "/healthz") == 200  # every worker alive and answering
+    finally:
+        os.kill(moto, signal.SIGCONT)
+    _wait(lambda: _status(host.address, "/readyz") == 200, 30, f"{host.instance_id} ready again")
+    assert _status(host.address, "/") == 200
+    assert _main_pid(host) == master, "the service was restarted"
+    assert host.ssh(f"systemctl is-active {SERVICE}").strip() == "active"
