@@ -29,7 +29,7 @@ from pathlib import Path
 from . import awsenv, moto_server
 from .instance_runner import LABEL as HOST_LABEL
 from .network import Network
-from .processes import Service, ServiceError
+from .processes import Service, ServiceError, listener_pids, module_pids, terminate
 
 STATE = Path(os.environ.get("VB_LOCALCLOUD_DIR", Path.cwd() / ".localcloud"))
 
@@ -164,14 +164,24 @@ def up() -> None:
 
 
 def down() -> None:
+    """Stops the fleet, also one started from another checkout (another state directory): the network,
+    its addresses and ports are one per machine, so its services are found by their command lines too."""
     # The instance runner first, so it does not boot again what is being removed.
     runner, *others = SERVICES[::-1]
-    if runner.stop():
-        log(f"{runner.name} stopped")
-    remove_hosts()
-    for service in others:
-        if service.stop():
+    for service in (runner, *others):
+        stopped = service.stop()
+        strays = (
+            listener_pids(*service.listen, service.module)
+            if service.listen
+            else module_pids(service.module, MOTO_URL)
+        )
+        for pid in strays:
+            terminate(pid, service.module)
+            stopped = True
+        if stopped:
             log(f"{service.name} stopped")
+        if service is runner:
+            remove_hosts()
     remove_bridge_pod()
 
 

@@ -67,6 +67,13 @@ class Service:
         running = self.pid()
         if running is not None:
             return running
+        if self.listen is not None and port_open(*self.listen):
+            # Someone else's: starting would fail to bind, and a check of the port would then be fooled.
+            raise ServiceError(
+                f"{self.name}: {self.listen[0]}:{self.listen[1]} is already in use by another process; "
+                "stop it first (`python -m localcloud.fleet down` also stops a fleet started from another "
+                "checkout)"
+            )
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         with self.logfile.open("ab") as out:
             proc = subprocess.Popen(
@@ -135,3 +142,19 @@ def listener_pids(host: str, port: int, module: str) -> list[int]:
     ).stdout
     pids = {int(token[4:]) for token in out.replace(",", " ").split() if token.startswith("pid=")}
     return sorted(pid for pid in pids if is_module_process(pid, module))
+
+
+def module_pids(module: str, argument: str) -> list[int]:
+    """Pids of the processes on this machine running `python -m localcloud.<module>` with `argument`
+    among their arguments (e.g. the moto URL an instance runner watches)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or not is_module_process(int(entry.name), module):
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argument.encode() in argv:
+            found.append(int(entry.name))
+    return sorted(found)
