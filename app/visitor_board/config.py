@@ -146,7 +146,7 @@ def load_config(env: Mapping[str, str] | None = None, *, require_secret: bool = 
     proxy_hops = read(
         "TRUSTED_PROXY_HOPS",
         _int_between(0, MAX_TRUSTED_PROXY_HOPS),
-        f"the number of proxies in front of the app, 0 to {MAX_TRUSTED_PROXY_HOPS} (1 behind the host's nginx)",
+        f"the number of proxies in front of the app, 0 to {MAX_TRUSTED_PROXY_HOPS} (1 behind nginx)",
         0,
     )
 
