@@ -230,7 +230,8 @@ def _unit(host: Host, unit: str, prop: str) -> str:
 
 def _extra_env(**more: str) -> str:
     env = dict(LOCAL_VARS["visitor_board_extra_environment"], **more)
-    return "visitor_board_extra_environment=" + json.dumps(env)
+    # As JSON: `-e name=value` would hand the role a string, not a mapping.
+    return json.dumps({"visitor_board_extra_environment": env})
 
 
 def test_restart_of_the_app_and_reload_of_nginx_under_traffic_fail_nothing(hosts: list[Host]) -> None:
