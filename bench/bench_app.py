@@ -160,7 +160,7 @@ def raw_worker(client, table: str):
 
 def throughput(endpoint: str, table: str, args: argparse.Namespace, log_dir: Path) -> tuple[float, float]:
     port = free_port()
-    env = dict(os.environ, SECRET_KEY=SECRET, TABLE_NAME=table, DYNAMODB_ENDPOINT_URL=endpoint)
+    env = dict(os.environ, SECRET_KEY=SECRET, TABLE_NAME=table, AWS_ENDPOINT_URL_DYNAMODB=endpoint)
     env["PAGE_SIZE"] = str(PAGE_SIZE)
     log = (log_dir / f"gunicorn-{table}.log").open("wb")
     script = Path(sys.executable).with_name("visitor-board")

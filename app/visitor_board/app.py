@@ -9,10 +9,11 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import aws
+from .bodylimit import BodyLimit
 from .config import Config, load_config
 from .cursor import CursorCodec
 from .errors import init_errors
-from .identity import Identity, lookup_identity
+from .identity import Identity, IdentitySource
 from .requestlog import configure_logging, init_request_log
 from .secret import generate_dev_secret, resolve_secret
 from .security import init_security
@@ -23,6 +24,9 @@ from .views import bp
 # Forms are a name and 280 characters; anything near this limit is not a visitor's message.
 MAX_CONTENT_LENGTH = 16 * 1024
 STATIC_MAX_AGE_SECONDS = 24 * 3600
+# A worker reading SECRET_KEY_PARAMETER itself (plain `gunicorn visitor_board.wsgi:app`) retries a failing
+# SSM this long: well inside gunicorn's worker timeout, which also covers booting.
+WORKER_SECRET_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,10 @@ class StartupOptions:
 
 
 def create_app(config: Config | None = None, options: StartupOptions | None = None) -> Flask:
-    """Build the app; raises ConfigError / SecretError (one line each) when it cannot run."""
+    """Build the app; raises ConfigError / SecretError (one line each) when it cannot run.
+
+    Nothing here waits on DynamoDB, and a silent metadata service costs at most LOOKUP_DEADLINE_SECONDS.
+    """
     options = options or StartupOptions()
     configure_logging()
     config = config or load_config(require_secret=not options.dev)
@@ -47,8 +54,10 @@ def create_app(config: Config | None = None, options: StartupOptions | None = No
         if options.dev:
             secret_key = generate_dev_secret()
         else:
-            secret_key = resolve_secret(config, lambda: aws.ssm_client(session))
-    identity = options.identity or lookup_identity()
+            secret_key = resolve_secret(
+                config, lambda: aws.ssm_client(session), wait_seconds=WORKER_SECRET_WAIT_SECONDS
+            )
+    identity = IdentitySource.fixed(options.identity) if options.identity else IdentitySource()
 
     app = Flask(__name__)
     app.config.update(
@@ -61,7 +70,6 @@ def create_app(config: Config | None = None, options: StartupOptions | None = No
         SESSION_COOKIE_NAME="vb_session",
         SEND_FILE_MAX_AGE_DEFAULT=STATIC_MAX_AGE_SECONDS,
         RELEASE_VERSION=release_version(),
-        PAGE_SIZE=config.page_size,
     )
     app.extensions["visitor_board.store"] = MessageStore(
         client=aws.dynamodb_client(session, config),
@@ -89,6 +97,9 @@ def create_app(config: Config | None = None, options: StartupOptions | None = No
 
     @app.context_processor
     def page_globals() -> dict[str, object]:
-        return {"identity": identity, "release": app.config["RELEASE_VERSION"]}
+        source: IdentitySource = app.extensions["visitor_board.identity"]
+        return {"identity": source.current(), "release": app.config["RELEASE_VERSION"]}
 
+    # Outermost, so a chunked body is measured before anything reads it.
+    app.wsgi_app = BodyLimit(app.wsgi_app, MAX_CONTENT_LENGTH)  # type: ignore[method-assign]
     return app

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from . import aws
 from .config import Config, ConfigError, load_config
+from .logfmt import one_line_handler
 from .secret import SecretError
 from .table import create_table
 from .version import release_version
@@ -17,6 +18,10 @@ from .version import release_version
 log = logging.getLogger("visitor_board.cli")
 EXIT_CONFIG_ERROR = 2
 EXIT_RUNTIME_ERROR = 1
+# How long `serve` keeps retrying an SSM that does not answer before it gives up (systemd's default start
+# timeout is 90 s; Restart=on-failure then tries again).
+DEFAULT_SECRET_WAIT_SECONDS = 60.0
+GUNICORN_CONFIG = "python:visitor_board.gunicorn_conf"
 
 # Dev mode must never reach a real AWS account, whatever the developer's shell holds.
 _DEV_ENVIRONMENT = {
@@ -45,15 +50,36 @@ def cmd_create_table(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def gunicorn_command(gunicorn_args: Sequence[str]) -> list[str]:
+    """What `serve` runs: gunicorn in this interpreter with the board's settings and `gunicorn_args`."""
+    app = "visitor_board.wsgi:app"
+    return [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, *gunicorn_args, app]
+
+
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
-    from .gunicorn_app import run_gunicorn
     from .secret import resolve_secret
 
-    # Fail here, once, with one line, rather than in every worker: the workers read it again themselves.
-    session = aws.make_session(config)
-    resolve_secret(config, lambda: aws.ssm_client(session))
-    bind = args.bind or f"0.0.0.0:{config.port}"
-    return run_gunicorn(bind=bind, workers=args.workers, threads=args.threads)
+    # The secret is read here, once, before any worker exists: workers (re)started later never depend on
+    # SSM, so an SSM outage cannot stop a worker from booting. It reaches gunicorn through the environment
+    # of the exec'd process, readable only by the service's own user and root.
+    env = dict(os.environ)
+    if config.secret_key_parameter:
+        session = aws.make_session(config)
+        secret = resolve_secret(config, lambda: aws.ssm_client(session), wait_seconds=args.secret_wait)
+        env.pop("SECRET_KEY_PARAMETER", None)
+        env["SECRET_KEY"] = secret
+    gunicorn_args = list(args.gunicorn_args)
+    if args.bind:
+        gunicorn_args[:0] = ["--bind", args.bind]
+    elif not os.environ.get("LISTEN_FDS"):
+        gunicorn_args[:0] = ["--bind", f"0.0.0.0:{config.port}"]
+    command = gunicorn_command(gunicorn_args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec, not a child: under systemd the main PID stays the same (Type=notify, LISTEN_PID), and the
+    # gunicorn master starts with none of the app's modules loaded, so a HUP loads a new release whole.
+    os.execve(command[0], command, env)  # noqa: S606 - a fixed command line of this interpreter
+    return EXIT_RUNTIME_ERROR  # not reached
 
 
 def cmd_dev(config: Config, args: argparse.Namespace) -> int:
@@ -74,10 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--wait", type=int, default=120, help="seconds to wait for ACTIVE (default 120)")
     create.set_defaults(handler=cmd_create_table, needs_secret=False)
 
-    serve = commands.add_parser("serve", help="serve the app with gunicorn on PORT")
-    serve.add_argument("--bind", help="address:port to listen on (default 0.0.0.0:$PORT)")
-    serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the app with gunicorn (settings: visitor_board.gunicorn_conf)",
+        description="Serve the app with gunicorn and the settings in visitor_board.gunicorn_conf. Any "
+        "other argument is a gunicorn flag (e.g. --workers 5 --threads 4 --timeout 30). Under systemd "
+        "socket activation (LISTEN_FDS) gunicorn serves the inherited socket and binds nothing.",
+    )
+    serve.add_argument("--bind", help="address:port to listen on (default 0.0.0.0:$PORT, none under systemd)")
+    serve.add_argument(
+        "--secret-wait",
+        type=float,
+        default=DEFAULT_SECRET_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"retry an unreachable SSM this long (default {DEFAULT_SECRET_WAIT_SECONDS:.0f})",
+    )
     serve.set_defaults(handler=cmd_serve, needs_secret=True)
 
     dev = commands.add_parser(
@@ -89,8 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "serve":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.gunicorn_args = extra
+    logging.basicConfig(level=logging.INFO, handlers=[one_line_handler(sys.stderr)])
     logging.getLogger("botocore").setLevel(logging.WARNING)
     if args.command == "dev":
         os.environ.update(_DEV_ENVIRONMENT)
@@ -105,7 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(exc.problems, EXIT_CONFIG_ERROR)
     except SecretError as exc:
-        return _fail([str(exc)], EXIT_CONFIG_ERROR)
+        # A dependency that did not answer is worth another start (systemd's Restart=on-failure); a wrong
+        # setting is not.
+        return _fail([str(exc)], EXIT_RUNTIME_ERROR if exc.transient else EXIT_CONFIG_ERROR)
     except KeyboardInterrupt:
         return 0
 

@@ -9,22 +9,30 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from .schema import SCHEMA
+
 T = TypeVar("T")
 
 DEFAULT_PORT = 3000
-DEFAULT_TABLE_NAME = "workshop_messages"
+DEFAULT_TABLE_NAME = SCHEMA.default_table_name
 DEFAULT_REGION = "eu-north-1"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MIN_SECRET_LENGTH = 16
 # A proxy chain longer than this in front of one app host is a mistake, not a deployment.
 MAX_TRUSTED_PROXY_HOPS = 3
+_STANDARD_DYNAMODB_ENDPOINT = "AWS_ENDPOINT_URL_DYNAMODB"
+_DYNAMODB_ENDPOINT_ALIAS = "DYNAMODB_ENDPOINT_URL"
 
-_TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# Every pattern is applied with fullmatch (never `$`, which also matches before a final newline), and
+# digits are [0-9] (`\d` would also accept other scripts' digits).
+_NUMBER_RE = re.compile(r"[0-9]{1,10}")
+_TABLE_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
 # SSM accepts a plain name or a hierarchical path, or a full ARN.
 _PARAMETER_RE = re.compile(
-    r"^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/.+|/?[A-Za-z0-9_.\-/]{1,1011})$"
+    r"arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[!-~]+"
+    r"|/?[A-Za-z0-9_.\-/]{1,1011}"
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -40,6 +48,9 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Config:
+    """The app's settings. `dynamodb_endpoint_url` is DYNAMODB_ENDPOINT_URL, the alias of boto3's own
+    AWS_ENDPOINT_URL_DYNAMODB (None: boto3 applies its standard endpoint settings itself)."""
+
     port: int = DEFAULT_PORT
     table_name: str = DEFAULT_TABLE_NAME
     region: str = DEFAULT_REGION
@@ -53,7 +64,9 @@ class Config:
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        value = int(raw.strip(), 10)
+        if not _NUMBER_RE.fullmatch(raw):
+            raise ValueError
+        value = int(raw, 10)
         if not low <= value <= high:
             raise ValueError
         return value
@@ -71,6 +84,8 @@ def _matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
 
 
 def _http_url(raw: str) -> str:
+    if not raw.isprintable() or " " in raw:
+        raise ValueError
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError
@@ -101,14 +116,16 @@ def load_config(env: Mapping[str, str] | None = None, *, require_secret: bool = 
     env = os.environ if env is None else env
     problems: list[str] = []
 
-    def read(name: str, parse: Callable[[str], T], expected: str, default: T) -> T:
+    def read(name: str, parse: Callable[[str], T], expected: str, default: T, secret: bool = False) -> T:
         raw = env.get(name)
         if raw is None:
             return default
         try:
             return parse(raw)
         except ValueError:
-            problems.append(f"{name}={raw!r} is invalid: expected {expected}")
+            # A secret's value must never reach a log or the journal: say only what is wrong with it.
+            shown = f" (length {len(raw)}, value not shown)" if secret else f"={raw!r}"
+            problems.append(f"{name}{shown} is invalid: expected {expected}")
             return default
 
     port = read("PORT", _int_between(1, 65535), "a TCP port number from 1 to 65535", DEFAULT_PORT)
@@ -121,12 +138,16 @@ def load_config(env: Mapping[str, str] | None = None, *, require_secret: bool = 
     region = read(
         "AWS_REGION", _matching(_REGION_RE), "an AWS region name such as eu-north-1", DEFAULT_REGION
     )
-    endpoint = read(
-        "DYNAMODB_ENDPOINT_URL",
-        _http_url,
-        "an http:// or https:// URL such as http://localhost:8000 (or leave it unset for AWS)",
-        None,
-    )
+    # boto3 reads AWS_ENDPOINT_URL_DYNAMODB itself; DYNAMODB_ENDPOINT_URL is the seed's name for it, kept as
+    # an alias. Both are checked here so a typo is one clear line rather than a botocore error per request.
+    url_expected = "an http:// or https:// URL such as http://localhost:8000 (or leave it unset for AWS)"
+    standard = read(_STANDARD_DYNAMODB_ENDPOINT, _http_url, url_expected, None)
+    endpoint = read(_DYNAMODB_ENDPOINT_ALIAS, _http_url, url_expected, None)
+    if standard and endpoint and standard != endpoint:
+        problems.append(
+            f"{_DYNAMODB_ENDPOINT_ALIAS} and {_STANDARD_DYNAMODB_ENDPOINT} are both set, to different URLs: "
+            f"expected only {_STANDARD_DYNAMODB_ENDPOINT} ({_DYNAMODB_ENDPOINT_ALIAS} is its alias)"
+        )
     page_size = read(
         "PAGE_SIZE",
         _int_between(1, MAX_PAGE_SIZE),
@@ -134,7 +155,11 @@ def load_config(env: Mapping[str, str] | None = None, *, require_secret: bool = 
         DEFAULT_PAGE_SIZE,
     )
     secret_key = read(
-        "SECRET_KEY", _secret, f"a random string of at least {MIN_SECRET_LENGTH} characters", None
+        "SECRET_KEY",
+        _secret,
+        f"a random string of at least {MIN_SECRET_LENGTH} characters",
+        None,
+        secret=True,
     )
     parameter = read(
         "SECRET_KEY_PARAMETER",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -12,9 +12,9 @@ from .cursor import InvalidCursor
 from .requestlog import current_request_id
 from .security import UnsupportedFormType
 from .store import DataTierUnavailable
+from .views import RETRY_AFTER_SECONDS, form_after_csrf_failure
 
 log = logging.getLogger(__name__)
-RETRY_AFTER_SECONDS = 5
 
 _PAGES: dict[int, tuple[str, str]] = {
     400: ("That request did not make sense", "Something in the request was not what the board expected."),
@@ -44,6 +44,9 @@ def _page(status: int, detail: str | None = None) -> tuple[str, int]:
 def init_errors(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError) -> tuple[str, int]:
+        if request.endpoint == "board.post":
+            # An expired or unverifiable form still holds what the visitor typed: give it back to them.
+            return form_after_csrf_failure(expired="expired" in (error.description or ""))
         return _page(
             400,
             "Your form had expired or did not come from this board. Please go back, reload the page "

@@ -1,4 +1,8 @@
-"""One log line per request, tied to a request id that is also returned in X-Request-Id."""
+"""One log line per request, tied to a request id that is also returned in X-Request-Id.
+
+The line is logfmt (see logfmt.py): every value a client controls (path, query string, User-Agent) is
+quoted and escaped, so it can neither add a field nor start a new record.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,21 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from .logfmt import field, one_line_handler
+
 log = logging.getLogger("visitor_board.request")
 REQUEST_ID_HEADER = "X-Request-Id"
 # Accept an id from a proxy in front of us so its logs and ours line up, but only a tame one.
-_INCOMING_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_INCOMING_ID_RE = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
 def configure_logging() -> None:
+    """INFO and up from the app's loggers, one line per record, unless the host process set logging up."""
     package_logger = logging.getLogger("visitor_board")
     if package_logger.level == logging.NOTSET:
         package_logger.setLevel(logging.INFO)
     if not package_logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        package_logger.addHandler(handler)
+        package_logger.addHandler(one_line_handler(sys.stderr))
 
 
 def current_request_id() -> str:
@@ -44,12 +49,14 @@ def init_request_log(app: Flask) -> None:
         started = g.get("request_started")
         duration_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
         log.info(
-            "request_id=%s method=%s path=%s status=%d duration_ms=%.1f remote=%s",
+            "request_id=%s method=%s path=%s status=%d duration_ms=%.1f remote=%s query=%s user_agent=%s",
             request_id,
-            request.method,
-            request.path,
+            field(request.method),
+            field(request.path),
             response.status_code,
             duration_ms,
-            request.remote_addr or "-",
+            field(request.remote_addr),
+            field(request.query_string.decode("latin-1")),
+            field(request.headers.get("User-Agent")),
         )
         return response

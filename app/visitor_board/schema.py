@@ -1,4 +1,5 @@
-"""The table's key schema, read from schema.json: the one place the attribute names are defined."""
+"""The table's key schema, read from schema.json: the one place the attribute names and the default table
+name are defined (the Ansible roles read the same file)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ class KeySchema:
     partition_key: str
     sort_key: str
     ttl_attribute: str
+    default_table_name: str
 
 
 def load_schema() -> KeySchema:
@@ -20,6 +22,7 @@ def load_schema() -> KeySchema:
         partition_key=data["partition_key"],
         sort_key=data["sort_key"],
         ttl_attribute=data["ttl_attribute"],
+        default_table_name=data["default_table_name"],
     )
 
 

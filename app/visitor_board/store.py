@@ -7,6 +7,8 @@ Layout (names from schema.json):
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +24,34 @@ BOARD_PARTITION = "board"
 MARKER_PREFIX = "post#"
 # A retry of the same submission arrives within seconds; a day is ample and lets TTL reclaim markers.
 MARKER_TTL_SECONDS = 24 * 3600
+# The id a form carries (uuid4 hex) and the sort key of a message. Checked with fullmatch only: `$` would
+# let a trailing newline through, and `\d` would accept any script's digits.
+CLIENT_ID_RE = re.compile(r"[0-9a-f]{32}")
+SORT_KEY_RE = re.compile(r"[0-9]{13}#[0-9a-f]{32}")
+MAX_EPOCH_MS = 10**13 - 1
+
+
+def message_sort_key(epoch_ms: int, client_id: str) -> str:
+    """The sort key of a message: 13-digit epoch milliseconds, '#', the 32-hex client id.
+
+    Raises ValueError for anything else, so no malformed key can reach the table (and from there a cursor).
+    """
+    if not 0 <= epoch_ms <= MAX_EPOCH_MS or not CLIENT_ID_RE.fullmatch(client_id):
+        raise ValueError("a message sort key needs 0 <= epoch_ms < 10**13 and a 32-hex client id")
+    return f"{epoch_ms:013d}#{client_id}"
+
+
+def content_digest(name: str, text: str) -> str:
+    """SHA-256 (hex) of what a submission says: tells a true retry from a resubmission with edited text."""
+    return hashlib.sha256(f"{name}\0{text}".encode()).hexdigest()
 
 
 class DataTierUnavailable(Exception):
     """DynamoDB could not be reached or refused the request; the caller answers 503."""
+
+
+class EditedResubmission(Exception):
+    """A form already posted came again with a different name or text; nothing was stored this time."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +93,6 @@ class MessageStore:
         self._ttl = schema.ttl_attribute
         self._clock_ms = clock_ms
 
-    @property
-    def page_size(self) -> int:
-        return self._page_size
-
     def page(self, cursor: str | None = None) -> Page:
         """Return one page, newest first, continuing after `cursor` (raises InvalidCursor if forged).
 
@@ -107,10 +129,16 @@ class MessageStore:
         return Page(messages=messages, older_cursor=older)
 
     def post(self, client_id: str, name: str, text: str) -> str:
-        """Store a message once per client id, however often the same submission arrives; return its sk."""
+        """Store a message once per client id, however often the same submission arrives; return its sk.
+
+        A true retry (same client id, name and text) converges on the one message. The same client id with
+        a different name or text raises EditedResubmission and stores nothing: one form, one message.
+        Raises ValueError for a malformed client id, DataTierUnavailable when DynamoDB fails.
+        """
         now_ms = self._clock_ms()
-        sort_key = f"{now_ms:013d}#{client_id}"
+        sort_key = message_sort_key(now_ms, client_id)
         marker_key = f"{MARKER_PREFIX}{client_id}"
+        digest = content_digest(name, text)
         try:
             self._call(
                 self._client.put_item,
@@ -119,6 +147,7 @@ class MessageStore:
                     self._pk: {"S": marker_key},
                     self._sk: {"S": marker_key},
                     "message_sk": {"S": sort_key},
+                    "content_sha256": {"S": digest},
                     self._ttl: {"N": str(now_ms // 1000 + MARKER_TTL_SECONDS)},
                 },
                 ConditionExpression="attribute_not_exists(#pk)",
@@ -136,6 +165,8 @@ class MessageStore:
             existing = marker.get("Item")
             if existing and "message_sk" in existing:
                 sort_key = existing["message_sk"]["S"]
+                if self._first_attempt_differs(existing, sort_key, digest):
+                    raise EditedResubmission(client_id) from None
         try:
             self._call(
                 self._client.put_item,
@@ -153,6 +184,22 @@ class MessageStore:
         except _ConditionFailed:
             pass  # already written by an earlier attempt of the same submission
         return sort_key
+
+    def _first_attempt_differs(self, marker: dict[str, Any], sort_key: str, digest: str) -> bool:
+        recorded = marker.get("content_sha256", {}).get("S")
+        if recorded is not None:
+            return bool(recorded != digest)
+        # A marker written before markers recorded the digest: compare with its message, if it was written.
+        stored = self._call(
+            self._client.get_item,
+            TableName=self._table,
+            Key={self._pk: {"S": BOARD_PARTITION}, self._sk: {"S": sort_key}},
+            ConsistentRead=True,
+        ).get("Item")
+        if stored is None:
+            return False
+        name, text = stored.get("name", {}).get("S", ""), stored.get("message", {}).get("S", "")
+        return content_digest(name, text) != digest
 
     def is_ready(self) -> bool:
         """True when the table answers and is ACTIVE (one quick attempt: probes must not pile up)."""

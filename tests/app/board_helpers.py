@@ -6,10 +6,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import requests
 from visitor_board.identity import Identity
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,6 +102,89 @@ class MotoProcess:
             self.process.send_signal(signal.SIGCONT)
 
 
+class ServedBoard:
+    """The app as hosts run it on loopback: `visitor-board serve` (gunicorn) or `visitor-board dev`."""
+
+    def __init__(
+        self, args: Sequence[str], env: dict[str, str], log_path: Path, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.args = list(args)
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: float = 60.0) -> ServedBoard:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(CONSOLE_SCRIPT), *self.args],
+                env={**self.env, "PORT": str(self.port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_port(self.port, timeout=wait, process=self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def worker_pids(self) -> set[int]:
+        """gunicorn's workers: the children of the master (serve execs gunicorn, so it is our process)."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return {int(pid) for pid in children}
+
+
+class Visitor:
+    """A browser stand-in over real HTTP: keeps cookies, reads the form, posts it back."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url
+        self.session = requests.Session()
+
+    def get(self, path: str = "/", **kwargs: Any) -> requests.Response:
+        return self.session.get(self.base + path, timeout=30, **kwargs)
+
+    def form(self) -> dict[str, str]:
+        response = self.get("/")
+        assert response.status_code == 200, response.text
+        return parse_board(response.text).inputs
+
+    def post(self, data: Any, **kwargs: Any) -> requests.Response:
+        return self.session.post(self.base + "/", data=data, allow_redirects=False, timeout=60, **kwargs)
+
+    def post_message(self, name: str, message: str, **overrides: str) -> requests.Response:
+        data = self.form()
+        data.update(name=name, message=message, **overrides)
+        return self.post(data)
+
+    def board_texts(self) -> list[str]:
+        return parse_board(Visitor(self.base).get("/").text).texts
+
+
+def wait_until(condition: Any, timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout} s")
+
+
 class _BoardParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -109,6 +195,7 @@ class _BoardParser(HTMLParser):
         self.authors: list[str] = []
         self.texts: list[str] = []
         self.field_errors: list[str] = []
+        self.problems: list[str] = []
         self.served_by = ""
         self.release = ""
 
@@ -124,7 +211,7 @@ class _BoardParser(HTMLParser):
         if tag == "a" and a.get("rel") == "next":
             self.older_href = a.get("href")
         classes = a.get("class", "").split()
-        for name in ("author", "text", "field-error"):
+        for name in ("author", "text", "field-error", "form-problem"):
             if name in classes:
                 self._in = name
         if a.get("id") in ("served-by", "release"):
@@ -150,6 +237,8 @@ class _BoardParser(HTMLParser):
             self.texts.append(data)
         elif self._in == "field-error":
             self.field_errors.append(data)
+        elif self._in == "form-problem":
+            self.problems.append(data)
         elif self._in == "served-by":
             self.served_by += data
         elif self._in == "release":

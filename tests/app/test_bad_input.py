@@ -155,8 +155,8 @@ def test_cursor_signed_with_another_secret_gets_400(client: FlaskClient) -> None
     assert client.get("/", query_string={"before": forged}).status_code == 400
 
 
-def test_tampered_cursor_gets_400(app: Flask, client: FlaskClient) -> None:
-    app.extensions["visitor_board.store"]._page_size = 1
+def test_tampered_cursor_gets_400(make_app) -> None:
+    client = make_app(page_size=1).test_client()
     for i in range(3):
         post_message(client, "Ada", f"m{i}")
     href = parse_board(client.get("/").text).older_href

@@ -58,7 +58,29 @@ def test_all_settings() -> None:
         ("AWS_REGION", "Europe", "AWS_REGION='Europe' is invalid: expected an AWS region name"),
         ("DYNAMODB_ENDPOINT_URL", "localhost:8000", "DYNAMODB_ENDPOINT_URL='localhost:8000' is invalid"),
         ("DYNAMODB_ENDPOINT_URL", "http://host:port", "DYNAMODB_ENDPOINT_URL='http://host:port' is invalid"),
-        ("SECRET_KEY", "short", "SECRET_KEY='short' is invalid: expected a random string of at least 16"),
+        (
+            "SECRET_KEY",
+            "short",
+            "SECRET_KEY (length 5, value not shown) is invalid: expected a random string of at least 16",
+        ),
+        # A trailing newline (what `$` lets through) or another script's digits never pass a check.
+        ("PORT", "8080\n", "PORT='8080\\n' is invalid"),
+        ("PORT", " 8080", "PORT=' 8080' is invalid"),
+        ("PAGE_SIZE", "\u0663", "PAGE_SIZE='\u0663' is invalid"),
+        ("TABLE_NAME", "board\n", "TABLE_NAME='board\\n' is invalid"),
+        ("AWS_REGION", "eu-north-1\n", "AWS_REGION='eu-north-1\\n' is invalid"),
+        ("AWS_REGION", "eu-north-\u0661", "AWS_REGION='eu-north-\u0661' is invalid"),
+        ("SECRET_KEY_PARAMETER", "/vb/secret\n", "SECRET_KEY_PARAMETER='/vb/secret\\n' is invalid"),
+        (
+            "DYNAMODB_ENDPOINT_URL",
+            "http://localhost:8000\n",
+            "DYNAMODB_ENDPOINT_URL='http://localhost:8000\\n'",
+        ),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "localhost:8000",
+            "AWS_ENDPOINT_URL_DYNAMODB='localhost:8000' is invalid",
+        ),
         (
             "SESSION_COOKIE_SECURE",
             "maybe",
@@ -68,10 +90,36 @@ def test_all_settings() -> None:
 )
 def test_one_line_per_bad_setting(name: str, value: str, expected: str) -> None:
     env = {"SECRET_KEY": SECRET, name: value}
+    if name == "SECRET_KEY_PARAMETER":
+        del env["SECRET_KEY"]
     with pytest.raises(ConfigError) as caught:
         load_config(env)
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].startswith(expected)
+    assert "\n" not in caught.value.problems[0]  # one line, even when the value holds a newline
+
+
+@pytest.mark.parametrize("value", ["short", "tiny\nsecret", "x" * 15])
+def test_a_rejected_secret_is_never_echoed(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"SECRET_KEY": value})
+    assert caught.value.problems == [
+        f"SECRET_KEY (length {len(value)}, value not shown) is invalid: "
+        "expected a random string of at least 16 characters"
+    ]
+    assert value not in str(caught.value)
+
+
+def test_dynamodb_endpoint_alias_and_standard_name() -> None:
+    url = "http://localhost:8000"
+    assert load_config({"SECRET_KEY": SECRET, "DYNAMODB_ENDPOINT_URL": url}).dynamodb_endpoint_url == url
+    # The standard name is boto3's own: the app leaves it to boto3 (and only checks it).
+    assert load_config({"SECRET_KEY": SECRET, "AWS_ENDPOINT_URL_DYNAMODB": url}).dynamodb_endpoint_url is None
+    assert load_config({"SECRET_KEY": SECRET, "AWS_ENDPOINT_URL_DYNAMODB": url, "DYNAMODB_ENDPOINT_URL": url})
+    with pytest.raises(ConfigError, match="both set, to different URLs"):
+        load_config(
+            {"SECRET_KEY": SECRET, "AWS_ENDPOINT_URL_DYNAMODB": url, "DYNAMODB_ENDPOINT_URL": url[:-1] + "1"}
+        )
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -115,7 +163,7 @@ def run_cli(*args: str, timeout: float = 60, **env: str) -> subprocess.Completed
             "visitor-board: PAGE_SIZE='0' is invalid: expected a whole",
         ),
         ({"SECRET_KEY": SECRET, "PORT": "-1"}, "visitor-board: PORT='-1' is invalid: expected a TCP port"),
-        ({"SECRET_KEY": "x"}, "visitor-board: SECRET_KEY='x' is invalid"),
+        ({"SECRET_KEY": "x"}, "visitor-board: SECRET_KEY (length 1, value not shown) is invalid"),
     ],
     ids=["no-secret", "bad-page-size", "bad-port", "short-secret"],
 )
@@ -126,6 +174,8 @@ def test_console_script_refuses_bad_config_with_one_line(env: dict[str, str], li
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(line)
     assert "Traceback" not in result.stderr
+    if "SECRET_KEY" in env:
+        assert f"'{env['SECRET_KEY']}'" not in result.stderr
 
 
 def test_create_table_with_bad_table_name() -> None:
@@ -225,3 +275,15 @@ def test_serve_runs_gunicorn(moto, table_name: str) -> None:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
     assert "method=GET path=/readyz status=200" in output
+
+
+def test_gunicorn_master_loads_none_of_the_app() -> None:
+    """What gunicorn's master imports stays for its life: new workers after a HUP must import the release."""
+    code = (
+        "import sys, visitor_board.gunicorn_conf; "
+        "print(sorted(m for m in sys.modules if m.startswith(('visitor_board', 'flask', 'boto'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=safe_env()
+    )
+    assert result.stdout.strip() == "['visitor_board', 'visitor_board.gunicorn_conf']"

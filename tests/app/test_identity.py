@@ -25,10 +25,14 @@ class FakeIMDS(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, hang: threading.Event | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, hang: threading.Event | None = None, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.requests: list[tuple[str, str, str | None]] = []
         self.hang = hang  # while set to "hold", every request waits for it
+        self.answers = {
+            "/latest/meta-data/instance-id": INSTANCE_ID,
+            "/latest/meta-data/placement/availability-zone": ZONE,
+        }
 
     @property
     def url(self) -> str:
@@ -70,12 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
         if token != TOKEN:
             self._reply(401)
             return
-        answers = {
-            "/latest/meta-data/instance-id": INSTANCE_ID,
-            "/latest/meta-data/placement/availability-zone": ZONE,
-        }
-        if self.path in answers:
-            self._reply(200, answers[self.path])
+        if self.path in self.server.answers:
+            self._reply(200, self.server.answers[self.path])
         else:
             self._reply(404)
 
@@ -157,11 +157,10 @@ def test_silent_metadata_service_does_not_hold_start_up(use_imds) -> None:
         next(server_iter, None)
 
 
-def test_unexpected_metadata_values_are_not_shown(
-    imds: FakeIMDS, use_imds, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("instance_id", ["<script>", "i-0123\nforged", "i-" + "0" * 70, ""])
+def test_unexpected_metadata_values_are_not_shown(imds: FakeIMDS, use_imds, instance_id: str) -> None:
+    imds.answers["/latest/meta-data/instance-id"] = instance_id
     use_imds(imds.url)
-    monkeypatch.setattr(identity_module._IdentityFetcher, "fetch", lambda self: ("<script>", "eu-north-1a"))
     assert lookup_identity().on_ec2 is False
 
 

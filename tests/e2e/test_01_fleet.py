@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import boto3
@@ -11,6 +12,27 @@ from board import Visitor
 from localfleet import Host, PlaybookRun, aws, run_site
 
 IMDS = fleet.IMDS_URL
+
+
+def test_first_rollout_waited_for_cloud_init_and_the_dpkg_lock(
+    first_run: PlaybookRun, hosts: list[Host]
+) -> None:
+    """The hosts booted with user data that keeps cloud-init busy and a boot job holding dpkg's lock
+    (conftest.BUSY_BOOT_USER_DATA): the rollout waited for both instead of failing, and said so."""
+    for host in hosts:
+        said = re.search(
+            rf"{host.instance_id}: waited ([0-9.]+) s for cloud-init \(status: (\w+)\) and ([0-9.]+) s for "
+            r"the dpkg/apt locks held by ([^.]+)\.",
+            first_run.output,
+        )
+        assert said, f"no wait reported for {host.instance_id}"
+        cloud_init_seconds, status, lock_seconds, holders = said.groups()
+        assert status == "done"
+        assert float(cloud_init_seconds) > 0 and float(lock_seconds) > 0
+        assert "python3" in holders
+        # cloud-init made the login user from the key pair the metadata stand-in served.
+        assert host.ssh("cloud-init status").strip() == "status: done"
+        assert "visitor-board-localcloud" in host.ssh("cat ~/.ssh/authorized_keys")
 
 
 def test_every_host_serves_and_names_its_own_instance(hosts: list[Host]) -> None:

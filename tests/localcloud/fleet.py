@@ -8,7 +8,7 @@
     traffic for 172.31.x fails at once instead of leaving through the default route;
   - the fleet moto at http://172.31.0.1:5000 with a Debian 12 AMI catalogue (tests/localcloud/amis.json)
     so an AMI lookup by Debian's owner and name works as on AWS;
-  - the metadata stand-in at http://172.31.0.1:1338;
+  - the metadata stand-in at http://172.31.0.1:1338 (and its boot endpoint for cloud-init at :1339);
   - the hypervisor loop (hypervisor.py) that boots one systemd host container per running instance.
 `down` stops all of it (hosts first). `status` prints what runs and each host's URL.
 
@@ -41,6 +41,7 @@ GATEWAY = "172.31.0.1"
 REGION = "eu-north-1"
 MOTO_PORT = 5000
 IMDS_PORT = 1338
+IMDS_BOOT_PORT = 1339
 MOTO_URL = f"http://{GATEWAY}:{MOTO_PORT}"
 IMDS_URL = f"http://{GATEWAY}:{IMDS_PORT}"
 IMAGE = "localhost/visitor-board-host:bookworm"
@@ -76,10 +77,23 @@ SERVICES = (
     Service(
         "imds",
         "imds.py",
-        ("--listen", f"{GATEWAY}:{IMDS_PORT}", "--moto", MOTO_URL, "--region", REGION),
+        (
+            "--listen",
+            f"{GATEWAY}:{IMDS_PORT}",
+            "--boot-listen",
+            f"{GATEWAY}:{IMDS_BOOT_PORT}",
+            "--moto",
+            MOTO_URL,
+            "--region",
+            REGION,
+        ),
         IMDS_PORT,
     ),
-    Service("hypervisor", "hypervisor.py", ("--moto", MOTO_URL, "--region", REGION, "--image", IMAGE)),
+    Service(
+        "hypervisor",
+        "hypervisor.py",
+        ("--moto", MOTO_URL, "--region", REGION, "--image", IMAGE, "--metadata-address", GATEWAY),
+    ),
 )
 
 
@@ -245,10 +259,23 @@ def setup() -> None:
         subprocess.run(["bash", str(HERE / script)], check=True)
 
 
+def ensure_ssh_key() -> None:
+    """The operator's SSH key pair. site.yml imports its public half as the EC2 key pair; cloud-init on
+    each host installs it for `admin` from the metadata service, as on AWS (the image holds no key)."""
+    if SSH_KEY.exists() and SSH_KEY.with_suffix(".pub").exists():
+        return
+    SSH_KEY.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    SSH_KEY.unlink(missing_ok=True)
+    SSH_KEY.with_suffix(".pub").unlink(missing_ok=True)
+    run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "visitor-board-localcloud", "-f", str(SSH_KEY))
+    log(f"SSH key pair {SSH_KEY} generated")
+
+
 def up(skip_setup: bool) -> None:
     STATE.mkdir(parents=True, exist_ok=True)
     if not skip_setup:
         setup()
+    ensure_ssh_key()
     ensure_network()
     for service in SERVICES:
         start(service)

@@ -3,9 +3,11 @@
 EC2 boots a machine when run_instances is called; moto only records the instance. This loop closes the
 gap: it polls moto's DescribeInstances and makes the set of host containers match it. An instance that is
 pending/running gets a container from the host image with the instance's own private address on the fleet
-network and the instance id as hostname (so the metadata stand-in, which tells callers apart by source
-address, and the app, which names the instance that served a page, both see a real EC2-like host). A
-stopped instance's container is stopped, a terminated instance's container is removed.
+network and its private DNS name as hostname (so the metadata stand-in, which tells callers apart by
+source address, sees a real EC2-like host). As on EC2, the image knows nothing of the instance: cloud-init
+inside it asks the metadata service at `instance-data` (mapped here to the stand-in) for the instance id,
+the key pair's SSH key and the user data at first boot. A stopped instance's container is stopped, a
+terminated instance's container is removed.
 
 When moto does not answer (for example while a test pauses it to take the data tier away) the loop keeps
 every container as it is: an unreachable control plane never terminates machines.
@@ -40,6 +42,7 @@ class Instance:
     instance_id: str
     state: str
     private_ip: str | None
+    private_dns_name: str | None
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Settings:
     image: str
     network: str
     subnet: ipaddress.IPv4Network
+    metadata_address: str
     interval: float
 
 
@@ -65,7 +69,12 @@ def describe_instances(client: object) -> list[Instance]:
         for reservation in page["Reservations"]:
             for item in reservation["Instances"]:
                 found.append(
-                    Instance(item["InstanceId"], item["State"]["Name"], item.get("PrivateIpAddress"))
+                    Instance(
+                        item["InstanceId"],
+                        item["State"]["Name"],
+                        item.get("PrivateIpAddress"),
+                        item.get("PrivateDnsName") or None,
+                    )
                 )
     return found
 
@@ -91,8 +100,12 @@ def boot(settings: Settings, instance: Instance) -> None:
         "--detach",
         "--name",
         name,
+        # EC2's DNS resolves the private DNS name; podman writes the hostname into the host's /etc/hosts.
         "--hostname",
-        instance.instance_id,
+        instance.private_dns_name or instance.instance_id,
+        # EC2's DNS resolves `instance-data` to the metadata service; here it is the stand-in.
+        "--add-host",
+        f"instance-data:{settings.metadata_address}",
         "--network",
         settings.network,
         "--ip",
@@ -194,11 +207,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image", default="localhost/visitor-board-host:bookworm")
     parser.add_argument("--network", default="visitor-board")
     parser.add_argument("--subnet", default="172.31.0.0/16", help="addresses the network can give hosts")
+    parser.add_argument(
+        "--metadata-address",
+        default="172.31.0.1",
+        help="address of the metadata stand-in, given to hosts as `instance-data`",
+    )
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings(
-        args.moto, args.region, args.image, args.network, ipaddress.ip_network(args.subnet), args.interval
+        args.moto,
+        args.region,
+        args.image,
+        args.network,
+        ipaddress.ip_network(args.subnet),
+        args.metadata_address,
+        args.interval,
     )
     LOG.info(
         "hypervisor watching %s (%s) -> %s on %s",

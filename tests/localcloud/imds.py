@@ -7,15 +7,17 @@ the temporary credentials of ITS instance profile's role (assumed through moto's
 session token when the instance's metadata options say HttpTokens=required.
 
 Usage:
-    python tests/localcloud/imds.py --listen 172.31.0.1:1338 --moto http://172.31.0.1:5000 \
-        --region eu-north-1
+    python tests/localcloud/imds.py --listen 172.31.0.1:1338 --boot-listen 172.31.0.1:1339 \
+        --moto http://172.31.0.1:5000 --region eu-north-1
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -34,6 +36,16 @@ MAX_TOKEN_TTL = 21600
 # Refresh role credentials well before they expire, as the real service does.
 CREDENTIAL_REFRESH_MARGIN = 300
 INSTANCE_CACHE_SECONDS = 2.0
+# The one gap between a container and an EC2 machine that reaches this service: cloud-init (22.4 on
+# Debian 12) uses IMDSv2 tokens only once it has identified EC2 by its DMI tables, and in a container it
+# never reads DMI (cloudinit/dmi.py: read_dmi_data returns None when is_container()), so it reads the
+# metadata token-less, as on any non-AWS cloud. It is pointed at a second listener, the boot endpoint,
+# that answers token-less reads of everything but credentials. The main endpoint (boto3, the app, every
+# test) requires tokens exactly as EC2 does; credentials are served only there.
+BOOT_ENDPOINT_REFUSES = "security-credentials"
+# `latest` or a dated API version (cloud-init asks for 2021-03-23, then falls back to 2009-04-04); every
+# version gets the same answers here.
+VERSION_PATH = re.compile(r"/(?:latest|\d{4}-\d{2}-\d{2})(?:/(?P<rest>.*))?")
 
 
 class MetadataError(Exception):
@@ -114,13 +126,17 @@ class MetadataService:
             self._tokens[token] = (address, time.monotonic() + ttl)
         return token
 
-    def check_token(self, address: str, token: str | None, instance: dict[str, Any]) -> None:
+    def check_token(
+        self, address: str, token: str | None, instance: dict[str, Any], boot_read: bool = False
+    ) -> None:
+        """Raises MetadataError unless the request may read. `boot_read`: a read on the boot endpoint
+        (see BOOT_ENDPOINT_REFUSES), allowed without a token even when tokens are required."""
         options = instance.get("MetadataOptions", {})
         if options.get("HttpEndpoint", "enabled") == "disabled":
             raise MetadataError(HTTPStatus.FORBIDDEN, "metadata endpoint disabled for this instance")
         required = options.get("HttpTokens", "optional") == "required"
         if token is None:
-            if required:
+            if required and not boot_read:
                 raise MetadataError(HTTPStatus.UNAUTHORIZED, "IMDSv2 token required")
             return
         with self._lock:
@@ -168,27 +184,58 @@ class MetadataService:
         )
         return creds
 
-    def answer(self, instance: dict[str, Any], path: str) -> tuple[str, str]:
-        """Returns (content type, body) for a GET below /latest/."""
+    def public_keys(self, instance: dict[str, Any]) -> dict[str, str]:
+        """{key name: OpenSSH public key} of the instance's key pair, as `public-keys/` lists it."""
+        name = instance.get("KeyName")
+        if not name:
+            return {}
+        pairs = self._ec2.describe_key_pairs(KeyNames=[name], IncludePublicKey=True)["KeyPairs"]
+        return {name: str(pairs[0].get("PublicKey", "")).strip()} if pairs else {}
+
+    def user_data(self, instance: dict[str, Any]) -> str | None:
+        """The instance's user data (decoded), or None when it has none (the real service answers 404)."""
+        attribute = self._ec2.describe_instance_attribute(
+            InstanceId=instance["InstanceId"], Attribute="userData"
+        ).get("UserData", {})
+        raw = attribute.get("Value")
+        return base64.b64decode(raw).decode("utf-8", errors="replace") if raw else None
+
+    def meta_data(self, instance: dict[str, Any]) -> dict[str, Any]:
+        """The meta-data tree as nested dicts; leaves are str, or a callable for what costs a lookup."""
         placement = instance.get("Placement", {})
         zone = placement.get("AvailabilityZone", f"{self.region}a")
-        simple = {
-            "meta-data/instance-id": instance["InstanceId"],
-            "meta-data/ami-id": instance.get("ImageId", ""),
-            "meta-data/instance-type": instance.get("InstanceType", ""),
-            "meta-data/local-ipv4": instance.get("PrivateIpAddress", ""),
-            "meta-data/hostname": instance.get("PrivateDnsName", ""),
-            "meta-data/local-hostname": instance.get("PrivateDnsName", ""),
-            "meta-data/placement/availability-zone": zone,
-            "meta-data/placement/region": self.region,
+        tree: dict[str, Any] = {
+            "ami-id": instance.get("ImageId", ""),
+            "hostname": instance.get("PrivateDnsName", ""),
+            "instance-id": instance["InstanceId"],
+            "instance-type": instance.get("InstanceType", ""),
+            "local-hostname": instance.get("PrivateDnsName", ""),
+            "local-ipv4": instance.get("PrivateIpAddress", ""),
+            "placement": {"availability-zone": zone, "region": self.region},
+            "services": {"domain": "amazonaws.com", "partition": "aws"},
         }
-        if path in simple:
-            return "text/plain", simple[path]
-        if path in ("meta-data", "meta-data/"):
-            listing = sorted({p.split("/")[1] + ("/" if p.count("/") > 1 else "") for p in simple} | {"iam/"})
-            return "text/plain", "\n".join(listing)
-        if path in ("meta-data/placement", "meta-data/placement/"):
-            return "text/plain", "availability-zone\nregion"
+        interfaces = instance.get("NetworkInterfaces") or []
+        if interfaces and interfaces[0].get("MacAddress"):
+            tree["mac"] = interfaces[0]["MacAddress"]
+        keys = self.public_keys(instance)
+        if keys:
+            # Listed as `0=<name>`; the key itself is at public-keys/0/openssh-key (EC2 user guide,
+            # "Instance metadata categories").
+            tree["public-keys"] = {
+                f"{index}={name}": {"openssh-key": key} for index, (name, key) in enumerate(keys.items())
+            }
+        if instance.get("IamInstanceProfile"):
+            tree["iam"] = {"info": None, "security-credentials": {self.role_name(instance): None}}
+        return tree
+
+    def answer(self, instance: dict[str, Any], path: str) -> tuple[str, str]:
+        """Returns (content type, body) for a GET below /<version>/ (`latest` or a dated API version)."""
+        path = path.strip("/")
+        prefix = "meta-data/iam/security-credentials/"
+        if path.startswith(prefix) and path.count("/") == 3:
+            if path[len(prefix) :] != self.role_name(instance):
+                raise MetadataError(HTTPStatus.NOT_FOUND)
+            return "application/json", json.dumps(self.credentials(instance).document())
         if path == "meta-data/iam/info":
             profile = instance.get("IamInstanceProfile") or {}
             if not profile:
@@ -200,35 +247,56 @@ class MetadataService:
                 "InstanceProfileId": profile.get("Id", ""),
             }
             return "application/json", json.dumps(doc)
-        if path in ("meta-data/iam/security-credentials", "meta-data/iam/security-credentials/"):
-            return "text/plain", self.role_name(instance)
-        prefix = "meta-data/iam/security-credentials/"
-        if path.startswith(prefix):
-            if path[len(prefix) :] != self.role_name(instance):
+        if path == "user-data":
+            data = self.user_data(instance)
+            if data is None:
                 raise MetadataError(HTTPStatus.NOT_FOUND)
-            return "application/json", json.dumps(self.credentials(instance).document())
+            return "application/octet-stream", data
+        if path in ("dynamic", "dynamic/instance-identity"):
+            return "text/plain", "instance-identity/" if path == "dynamic" else "document"
         if path == "dynamic/instance-identity/document":
-            account = instance.get("OwnerId") or self._sts.get_caller_identity()["Account"]
-            doc = {
-                "accountId": account,
-                "architecture": instance.get("Architecture", "x86_64"),
-                "availabilityZone": zone,
-                "imageId": instance.get("ImageId", ""),
-                "instanceId": instance["InstanceId"],
-                "instanceType": instance.get("InstanceType", ""),
-                "privateIp": instance.get("PrivateIpAddress", ""),
-                "region": self.region,
-                "version": "2017-09-30",
-            }
-            return "application/json", json.dumps(doc, indent=2)
+            return "application/json", json.dumps(self.identity_document(instance), indent=2)
+        if path == "":
+            return "text/plain", "dynamic\nmeta-data\nuser-data"
+        if path == "meta-data" or path.startswith("meta-data/"):
+            node: Any = self.meta_data(instance)
+            for part in path.split("/")[1:]:
+                if not isinstance(node, dict):
+                    raise MetadataError(HTTPStatus.NOT_FOUND)
+                # public-keys/0 addresses the entry listed as `0=<name>`.
+                match = next((k for k in node if k == part or k.split("=", 1)[0] == part), None)
+                if match is None:
+                    raise MetadataError(HTTPStatus.NOT_FOUND)
+                node = node[match]
+            if isinstance(node, dict):
+                listing = [
+                    k if not isinstance(v, dict) or "=" in k else k + "/" for k, v in sorted(node.items())
+                ]
+                return "text/plain", "\n".join(listing)
+            return "text/plain", str(node)
         raise MetadataError(HTTPStatus.NOT_FOUND)
+
+    def identity_document(self, instance: dict[str, Any]) -> dict[str, str]:
+        zone = instance.get("Placement", {}).get("AvailabilityZone", f"{self.region}a")
+        account = instance.get("OwnerId") or self._sts.get_caller_identity()["Account"]
+        return {
+            "accountId": account,
+            "architecture": instance.get("Architecture", "x86_64"),
+            "availabilityZone": zone,
+            "imageId": instance.get("ImageId", ""),
+            "instanceId": instance["InstanceId"],
+            "instanceType": instance.get("InstanceType", ""),
+            "privateIp": instance.get("PrivateIpAddress", ""),
+            "region": self.region,
+            "version": "2017-09-30",
+        }
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_handler(service: MetadataService) -> type[BaseHTTPRequestHandler]:
+def make_handler(service: MetadataService, boot_endpoint: bool = False) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "EC2ws"
         sys_version = ""
@@ -269,11 +337,15 @@ def make_handler(service: MetadataService) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             address = self.client_address[0]
             try:
-                if not self.path.startswith("/latest/"):
+                match = VERSION_PATH.fullmatch(self.path.split("?", 1)[0])
+                if match is None:
                     raise MetadataError(HTTPStatus.NOT_FOUND)
                 instance = service.instance_for(address)
-                service.check_token(address, self.headers.get(TOKEN_HEADER), instance)
-                content_type, body = service.answer(instance, self.path[len("/latest/") :])
+                rest = match.group("rest") or ""
+                if boot_endpoint and BOOT_ENDPOINT_REFUSES in rest:
+                    raise MetadataError(HTTPStatus.NOT_FOUND, "no credentials on the boot endpoint")
+                service.check_token(address, self.headers.get(TOKEN_HEADER), instance, boot_endpoint)
+                content_type, body = service.answer(instance, rest)
             except MetadataError as err:
                 self._reply(err.status, str(err))
                 return
@@ -286,24 +358,43 @@ def make_handler(service: MetadataService) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(listen: str, moto_url: str, region: str) -> ThreadingHTTPServer:
-    host, _, port = listen.rpartition(":")
+def serve(
+    listen: str, moto_url: str, region: str, boot_listen: str | None = None
+) -> list[ThreadingHTTPServer]:
+    """The metadata server on `listen` (ADDR:PORT), and the boot endpoint on `boot_listen` if given;
+    both answer from one MetadataService. Call serve_forever() on each (threads)."""
     service = MetadataService(moto_url=moto_url, region=region)
-    server = ThreadingHTTPServer((host, int(port)), make_handler(service))
-    server.daemon_threads = True
-    return server
+    servers = []
+    for address, boot in ((listen, False), (boot_listen, True)):
+        if address is None:
+            continue
+        host, _, port = address.rpartition(":")
+        server = ThreadingHTTPServer((host, int(port)), make_handler(service, boot_endpoint=boot))
+        server.daemon_threads = True
+        servers.append(server)
+    return servers
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", required=True, help="ADDR:PORT to listen on")
+    parser.add_argument(
+        "--boot-listen", help="ADDR:PORT of the boot endpoint for cloud-init (token-less, no credentials)"
+    )
     parser.add_argument("--moto", required=True, help="URL of the moto server that holds the instances")
     parser.add_argument("--region", default="eu-north-1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    server = serve(args.listen, args.moto, args.region)
-    LOG.info("metadata stand-in on %s, instances from %s", args.listen, args.moto)
-    server.serve_forever()
+    servers = serve(args.listen, args.moto, args.region, args.boot_listen)
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    LOG.info(
+        "metadata stand-in on %s (boot endpoint %s), instances from %s",
+        args.listen,
+        args.boot_listen or "off",
+        args.moto,
+    )
+    servers[0].serve_forever()
 
 
 if __name__ == "__main__":

@@ -14,13 +14,19 @@ if [[ ${EUID} -ne 0 ]]; then
 fi
 
 # --- 1. packages ---------------------------------------------------------------------------------------
-# podman + its rootful runtime and network stack; debootstrap builds the host image; chromium drives the
-# browser tests; ssh reaches the test hosts; iproute2 for `ip`; curl for probes.
+# Named one by one, never left to what a machine happens to have (nor to Recommends, which are off):
+# - podman and its rootful runtime (crun, conmon), its network stack (netavark, aardvark-dns for names)
+#   and netavark's firewall backend: netavark runs `iptables` to set up NAT for every bridge network and
+#   fails with "netavark: No such file or directory (os error 2)" without it; catatonit is the pause
+#   process of pods (the bridge pod);
+# - debootstrap builds the host image; chromium drives the browser tests;
+# - ssh reaches the test hosts; iproute2 for `ip` (bridges, routes); iputils-ping for the network smoke
+#   check below; curl for probes; ca-certificates for https mirrors and PyPI.
 packages=(
-    podman crun conmon netavark aardvark-dns catatonit iptables
+    podman crun conmon netavark aardvark-dns iptables catatonit
     debootstrap
     chromium
-    openssh-client iproute2 curl ca-certificates
+    openssh-client iproute2 iputils-ping curl ca-certificates
 )
 missing=()
 for pkg in "${packages[@]}"; do
@@ -119,5 +125,58 @@ for net in visitor-board visitor-board-molecule; do
     # default route off this machine. A blackhole route below the bridge's own keeps it here instead.
     ip route replace blackhole "${subnet}" metric 4242
 done
+
+# --- 5. smoke check: prove the stack works before anything relies on it -------------------------------------
+# A throwaway pod on each project network must start (crun, cgroups, netavark, iptables) and answer a ping
+# at its address from this machine. On failure: the command, its error and the most likely fix.
+smoke_fail() {
+    local cmd=$1 err=$2 fix=$3
+    printf 'setup-host: SMOKE CHECK FAILED: %s\n' "${cmd}" >&2
+    printf '%s\n' "${err}" | sed 's/^/    /' >&2
+    printf 'setup-host: likely fix: %s\n' "${fix}" >&2
+    exit 1
+}
+likely_fix() {
+    case $1 in
+    *"netavark"*"No such file or directory"*) echo "netavark's firewall backend is missing: apt-get install iptables" ;;
+    *"hybrid mode"*) echo "crun refuses hybrid cgroups: re-run this script (it mounts the stray controller as v1)" ;;
+    *"setrlimit"*) echo "containers ask for more than this VM allows: check default_ulimits in /etc/containers/containers.conf" ;;
+    *"pause"*"image"*) echo "podman cannot build its pause image: apt-get install catatonit" ;;
+    *) echo "see the error above; 'podman info' and 'journalctl -xe' tell more" ;;
+    esac
+}
+smoke_network() {
+    local net=$1 address=$2 pod=visitor-board-smoke-$1 out
+    podman pod rm --force "${pod}" >/dev/null 2>&1 || true
+    if ! out=$(podman pod create --name "${pod}" --network "${net}" --ip "${address}" 2>&1 && podman pod start "${pod}" 2>&1); then
+        podman pod rm --force "${pod}" >/dev/null 2>&1 || true
+        smoke_fail "podman pod create/start --network ${net} --ip ${address}" "${out}" "$(likely_fix "${out}")"
+    fi
+    # A few tries: a bridge that netavark has just (re)created may drop the very first packet.
+    for _ in 1 2 3 4 5; do
+        if out=$(ping -c 1 -W 2 "${address}" 2>&1); then break; fi
+        sleep 0.5
+    done
+    if ! out=$(ping -c 1 -W 2 "${address}" 2>&1); then
+        podman pod rm --force "${pod}" >/dev/null 2>&1 || true
+        smoke_fail "ping -c 1 ${address} (a pod on ${net})" "${out}" \
+            "the bridge of ${net} does not route: check 'ip route get ${address}' and 'podman network inspect ${net}'"
+    fi
+    podman pod rm --force "${pod}" >/dev/null 2>&1
+    log "smoke check: a pod on ${net} started and answered at ${address}"
+}
+smoke_network visitor-board 172.31.255.253
+smoke_network visitor-board-molecule 10.89.77.253
+
+# Chromium for the browser tests: it must start headless and render a page without any network.
+if ! out=$(timeout 60 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$(mktemp -d)" --dump-dom 'data:text/html,<p id=smoke>ok</p>' 2>&1); then
+    smoke_fail "chromium --headless --dump-dom" "${out}" "apt-get install --reinstall chromium"
+fi
+if [[ ${out} != *'<p id="smoke">ok</p>'* ]]; then
+    smoke_fail "chromium --headless --dump-dom" "${out}" "apt-get install --reinstall chromium"
+fi
+log "smoke check: chromium renders headless"
 
 log "done"

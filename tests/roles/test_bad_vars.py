@@ -17,7 +17,11 @@ SCHEMA_VARS = {
     "visitor_board_table_sort_key": "sk",
     "visitor_board_table_ttl_attribute": "expires_at",
 }
-TABLE_OK = {"visitor_board_table_region": "eu-north-1", **SCHEMA_VARS}
+TABLE_OK = {
+    "visitor_board_table_name": "test_messages",
+    "visitor_board_table_region": "eu-north-1",
+    **SCHEMA_VARS,
+}
 EC2_OK = {
     "visitor_board_ec2_region": "eu-north-1",
     "visitor_board_ec2_instance_profile": "visitor-board-app",

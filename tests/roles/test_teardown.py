@@ -14,8 +14,8 @@ PARAMETER = "/visitor-board/test/secret-key"
 SHARED_VARS = {
     "visitor_board_region": REGION,
     "visitor_board_environment": "test",
-    "visitor_board_table_name": TABLE,
-    "visitor_board_secret_parameter": PARAMETER,
+    "visitor_board_table": TABLE,
+    "visitor_board_secret_key_parameter": PARAMETER,
 }
 
 

@@ -1,12 +1,19 @@
-"""Start, seed and stop the AWS stand-ins of the molecule scenario: moto and the metadata stand-in.
+"""Start and stop the AWS stand-ins of the molecule scenario (moto, the metadata stand-in) and register the
+host containers as EC2 instances in moto.
 
-They listen on the gateway of the scenario's podman network, so the host containers reach them as they
-would reach AWS and the instance metadata service. Each container becomes an "EC2 instance" in moto with
-its own address as PrivateIpAddress, an instance profile and IMDSv2 required: the metadata stand-in then
-hands each host the temporary credentials of the instance role, and no host ever holds a key.
+The stand-ins listen on the gateway of the scenario's podman network, so the host containers reach them as
+they would reach AWS and the instance metadata service. The table, the secret and the instance role are NOT
+made here: prepare.yml applies the real roles (visitor_board_table, visitor_board_secret, visitor_board_iam)
+against this moto. `register` then makes each container an "EC2 instance" in moto with its own address as
+PrivateIpAddress, that role's instance profile and IMDSv2 required: the metadata stand-in hands each host the
+temporary credentials of the instance role, and no host ever holds a key.
+
+Process launching (`start`, `stop`) is kept apart from the registration so the local cloud's process
+supervisor can take it over.
 
 Usage:
-    python standins.py start --state DIR --repo REPO --host NAME=IP [--host NAME=IP ...]
+    python standins.py start --state DIR --repo REPO
+    python standins.py register --state DIR --profile NAME --host NAME=IP [--host NAME=IP ...]
     python standins.py stop --state DIR
 """
 
@@ -15,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -29,12 +35,11 @@ import boto3
 GATEWAY = "10.89.77.1"
 MOTO_PORT = 5000
 IMDS_PORT = 1338
+IMDS_BOOT_PORT = 1339
+KEY_NAME = "visitor-board-molecule"
 REGION = "eu-north-1"
 VPC_CIDR = "10.89.0.0/16"
 SUBNET_CIDR = "10.89.77.0/24"
-ROLE = "visitor-board-app"
-TABLE = "visitor-board-molecule"
-PARAMETER = "/visitor-board/molecule/secret-key"
 MOTO_URL = f"http://{GATEWAY}:{MOTO_PORT}"
 
 # The stand-ins and this script talk to moto only, with moto's fake keys; never to AWS or a real IMDS.
@@ -91,91 +96,45 @@ def client(service: str) -> Any:
     )
 
 
-def seed(repo: Path, hosts: dict[str, str]) -> dict[str, str]:
-    iam = client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "dynamodb:Query",
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:DescribeTable",
-                ],
-                "Resource": [
-                    f"arn:aws:dynamodb:{REGION}:123456789012:table/{TABLE}",
-                    f"arn:aws:dynamodb:{REGION}:123456789012:table/{TABLE}/index/*",
-                ],
-            },
-            {
-                "Effect": "Allow",
-                "Action": "ssm:GetParameter",
-                "Resource": f"arn:aws:ssm:{REGION}:123456789012:parameter{PARAMETER}",
-            },
-        ],
-    }
-    iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
-    iam.put_role_policy(RoleName=ROLE, PolicyName=ROLE, PolicyDocument=json.dumps(policy))
-    iam.create_instance_profile(InstanceProfileName=ROLE)
-    iam.add_role_to_instance_profile(InstanceProfileName=ROLE, RoleName=ROLE)
-
-    ec2 = client("ec2")
-    vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET_CIDR)["Subnet"]["SubnetId"]
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    instances: dict[str, str] = {}
-    # One run_instances per host: moto attaches the instance profile to the first instance only.
-    for name, address in sorted(hosts.items()):
-        instance = ec2.run_instances(
-            ImageId=image,
-            MinCount=1,
-            MaxCount=1,
-            InstanceType="t3.micro",
-            SubnetId=subnet,
-            PrivateIpAddress=address,
-            IamInstanceProfile={"Name": ROLE},
-            MetadataOptions={
-                "HttpTokens": "required",
-                "HttpPutResponseHopLimit": 1,
-                "HttpEndpoint": "enabled",
-            },
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}],
-        )["Instances"][0]
-        if instance.get("PrivateIpAddress") != address:
-            raise SystemExit(f"standins: moto gave {name} {instance.get('PrivateIpAddress')}, not {address}")
-        instances[name] = instance["InstanceId"]
-
-    schema = json.loads((repo / "app" / "visitor_board" / "schema.json").read_text())
-    dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": schema["partition_key"], "KeyType": "HASH"},
-            {"AttributeName": schema["sort_key"], "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": schema["partition_key"], "AttributeType": "S"},
-            {"AttributeName": schema["sort_key"], "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
-
-    client("ssm").put_parameter(
-        Name=PARAMETER, Value=secrets.token_urlsafe(48), Type="SecureString", Overwrite=True
-    )
-    return instances
+def register(state: Path, profile: str, hosts: dict[str, str], public_key: str) -> None:
+    """Run one moto EC2 instance per host, at the host's address; instances.json maps name -> instance id."""
+    instances_file = state / "instances.json"
+    if not instances_file.exists():
+        ec2 = client("ec2")
+        vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET_CIDR)["Subnet"]["SubnetId"]
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        # The key pair cloud-init installs for `admin` at first boot (from the metadata stand-in).
+        ec2.import_key_pair(KeyName=KEY_NAME, PublicKeyMaterial=public_key.encode())
+        instances: dict[str, str] = {}
+        # One run_instances per host: moto attaches the instance profile to the first instance only.
+        for name, address in sorted(hosts.items()):
+            instance = ec2.run_instances(
+                ImageId=image,
+                MinCount=1,
+                MaxCount=1,
+                InstanceType="t3.micro",
+                KeyName=KEY_NAME,
+                SubnetId=subnet,
+                PrivateIpAddress=address,
+                IamInstanceProfile={"Name": profile},
+                MetadataOptions={
+                    "HttpTokens": "required",
+                    "HttpPutResponseHopLimit": 1,
+                    "HttpEndpoint": "enabled",
+                },
+                TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}],
+            )["Instances"][0]
+            if instance.get("PrivateIpAddress") != address:
+                raise SystemExit(
+                    f"standins: moto gave {name} {instance.get('PrivateIpAddress')}, not {address}"
+                )
+            instances[name] = instance["InstanceId"]
+        instances_file.write_text(json.dumps(instances, indent=2))
+    print(instances_file.read_text())
 
 
-def start(state: Path, repo: Path, hosts: dict[str, str]) -> None:
+def start(state: Path, repo: Path) -> None:
     state.mkdir(parents=True, exist_ok=True)
     spawn(
         state,
@@ -183,9 +142,6 @@ def start(state: Path, repo: Path, hosts: dict[str, str]) -> None:
         [sys.executable, str(repo / "tests/localcloud/motoserver.py"), "-H", GATEWAY, "-p", str(MOTO_PORT)],
     )
     wait_port(GATEWAY, MOTO_PORT)
-    instances_file = state / "instances.json"
-    if not instances_file.exists():
-        instances_file.write_text(json.dumps(seed(repo, hosts), indent=2))
     spawn(
         state,
         "imds",
@@ -194,6 +150,8 @@ def start(state: Path, repo: Path, hosts: dict[str, str]) -> None:
             str(repo / "tests/localcloud/imds.py"),
             "--listen",
             f"{GATEWAY}:{IMDS_PORT}",
+            "--boot-listen",
+            f"{GATEWAY}:{IMDS_BOOT_PORT}",
             "--moto",
             MOTO_URL,
             "--region",
@@ -201,7 +159,6 @@ def start(state: Path, repo: Path, hosts: dict[str, str]) -> None:
         ],
     )
     wait_port(GATEWAY, IMDS_PORT)
-    print(instances_file.read_text())
 
 
 def listener_pid(port: int) -> int | None:
@@ -245,13 +202,22 @@ def stop(state: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("action", choices=["start", "register", "stop"])
     parser.add_argument("--state", type=Path, required=True)
-    parser.add_argument("--repo", type=Path)
-    parser.add_argument("--host", action="append", default=[], help="NAME=IP")
+    parser.add_argument("--repo", type=Path, help="the repository (start)")
+    parser.add_argument("--profile", help="instance profile of the instances (register)")
+    parser.add_argument("--host", action="append", default=[], help="NAME=IP (register)")
+    parser.add_argument("--public-key", type=Path, help="OpenSSH public key file of the key pair (register)")
     args = parser.parse_args()
     if args.action == "start":
-        start(args.state, args.repo.resolve(), dict(h.split("=", 1) for h in args.host))
+        if args.repo is None:
+            parser.error("start needs --repo")
+        start(args.state, args.repo.resolve())
+    elif args.action == "register":
+        if not args.profile or not args.host or not args.public_key:
+            parser.error("register needs --profile, --public-key and at least one --host NAME=IP")
+        hosts = dict(h.split("=", 1) for h in args.host)
+        register(args.state, args.profile, hosts, args.public_key.read_text().strip())
     else:
         stop(args.state)
 

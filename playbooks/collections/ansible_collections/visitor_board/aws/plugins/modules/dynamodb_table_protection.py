@@ -12,13 +12,14 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: visitor_board_table_protection
+module: dynamodb_table_protection
 short_description: Point-in-time recovery and deletion protection of a DynamoDB table
 description:
   - Reads the table's continuous-backups and deletion-protection settings and changes them only when they
     differ from the requested ones. Supports check mode.
-  - Takes the same connection options (and, through its action plugin, the same C(module_defaults)) as
-    community.aws.dynamodb_table.
+  - Takes the same connection options as the amazon.aws modules; it is a member of the action group
+    C(visitor_board.aws.aws), which extends C(amazon.aws.aws) and C(community.aws.aws), so one
+    C(module_defaults) entry for that group gives it the same endpoint, region and credentials.
 options:
   name:
     description: Name of the table.
@@ -40,8 +41,8 @@ author:
 
 EXAMPLES = r"""
 - name: Protect the table
-  visitor_board_table_protection:
-    name: workshop_messages
+  visitor_board.aws.dynamodb_table_protection:
+    name: messages
     point_in_time_recovery: true
     deletion_protection: true
 """
