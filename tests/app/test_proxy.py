@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 import pytest
@@ -21,7 +22,9 @@ def _logged_remote(app: Flask, caplog: pytest.LogCaptureFixture, headers: dict[s
     assert response.status_code == 200
     lines = [r.getMessage() for r in caplog.records if r.name == "visitor_board.request"]
     assert len(lines) == 1, lines
-    return lines[0].rsplit("remote=", 1)[1]
+    found = re.search(r"\bremote=(\S+)", lines[0])
+    assert found, lines[0]
+    return found.group(1)
 
 
 def test_one_trusted_hop_logs_the_address_the_proxy_saw(
