@@ -9,7 +9,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STATE := .localcloud
-ROLES := visitor_board_table visitor_board_secret visitor_board_iam visitor_board_ec2 visitor_board_app
+ROLES := visitor_board_table visitor_board_secret visitor_board_iam visitor_board_ec2 visitor_board_app visitor_board_front
 
 export PATH := $(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
@@ -68,6 +68,7 @@ test: setup lint test-app test-molecule test-e2e ## every test
 bench: setup ## benchmarks (print figures)
 	$(FAKE_AWS) python bench/bench_app.py
 	$(FAKE_AWS) python bench/bench_site.py
+	$(FAKE_AWS) python bench/bench_front.py
 
 clean: demo-down ## remove the venv and local state (keeps the host image)
 	rm -rf $(VENV) $(STATE) .ansible

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import aws
 from .bodylimit import BodyLimit
@@ -86,6 +87,13 @@ def create_app(config: Config | None = None, options: StartupOptions | None = No
     CSRFProtect(app)
     init_errors(app)
     app.register_blueprint(bp)
+
+    if config.trusted_proxy_hops:
+        # The visitor's address and scheme from the last N X-Forwarded-For / -Proto entries, the ones our own
+        # proxies wrote; anything a client put before them is ignored. Only trusted hops can reach the app
+        # (the host's nginx overwrites both headers and is the only client of gunicorn's socket).
+        hops = config.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     @app.context_processor
     def page_globals() -> dict[str, object]:

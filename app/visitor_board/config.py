@@ -19,6 +19,8 @@ DEFAULT_REGION = "eu-north-1"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MIN_SECRET_LENGTH = 16
+# A proxy chain longer than this in front of one app host is a mistake, not a deployment.
+MAX_TRUSTED_PROXY_HOPS = 3
 _STANDARD_DYNAMODB_ENDPOINT = "AWS_ENDPOINT_URL_DYNAMODB"
 _DYNAMODB_ENDPOINT_ALIAS = "DYNAMODB_ENDPOINT_URL"
 
@@ -57,6 +59,7 @@ class Config:
     secret_key_parameter: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
     session_cookie_secure: bool = False
+    trusted_proxy_hops: int = 0
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
@@ -165,6 +168,12 @@ def load_config(env: Mapping[str, str] | None = None, *, require_secret: bool = 
         None,
     )
     cookie_secure = read("SESSION_COOKIE_SECURE", _boolean, "true or false", False)
+    proxy_hops = read(
+        "TRUSTED_PROXY_HOPS",
+        _int_between(0, MAX_TRUSTED_PROXY_HOPS),
+        f"the number of proxies in front of the app, 0 to {MAX_TRUSTED_PROXY_HOPS} (1 behind nginx)",
+        0,
+    )
 
     if env.get("SECRET_KEY") is not None and env.get("SECRET_KEY_PARAMETER") is not None:
         problems.append("SECRET_KEY and SECRET_KEY_PARAMETER are both set: expected exactly one of them")
@@ -185,4 +194,5 @@ def load_config(env: Mapping[str, str] | None = None, *, require_secret: bool = 
         secret_key_parameter=parameter,
         page_size=page_size,
         session_cookie_secure=cookie_secure,
+        trusted_proxy_hops=proxy_hops,
     )

@@ -28,7 +28,7 @@ IMAGE=${IMAGE:-localhost/visitor-board-host:bookworm}
 SUITE=bookworm
 LABEL=org.visitor-board.host-image.inputs
 # Where cloud-init finds the local cloud's metadata stand-in: its boot endpoint, which answers cloud-init's
-# token-less reads (cloud-init cannot tell it is on EC2 inside a container; see imds.py).
+# token-less reads (cloud-init cannot tell it is on EC2 inside a container; see localcloud/metadata.py).
 METADATA_URL=http://instance-data:1339
 
 log() { printf 'build-host-image: %s\n' "$*"; }

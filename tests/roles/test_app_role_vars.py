@@ -112,20 +112,33 @@ def test_valid_variables_pass_on_supported_platforms(tmp_path: Path, host_facts:
 @pytest.mark.parametrize(
     ("extra", "host_facts", "expected"),
     [
+        *[
+            pytest.param(
+                {"visitor_board_app_socket_path": path},
+                facts(),
+                "visitor_board_app_socket_path must be an absolute path under /run ending in .sock",
+                id=f"socket-path-{label}",
+            )
+            for label, path in [
+                ("relative", "run/visitor-board/gunicorn.sock"),
+                ("outside-run", "/tmp/gunicorn.sock"),
+                ("dot-dot", "/run/../etc/gunicorn.sock"),
+                ("no-suffix", "/run/visitor-board/gunicorn"),
+                ("too-long", "/run/" + "x" * 100 + ".sock"),
+                ("tcp-port", "80"),
+            ]
+        ],
         pytest.param(
-            {"visitor_board_app_port": 70000},
+            {"visitor_board_app_trusted_proxy_hops": 5},
             facts(),
-            "visitor_board_app_port must be a TCP port from 1 to 65535, got 70000",
-            id="port-out-of-range",
+            "visitor_board_app_trusted_proxy_hops",
+            id="too-many-proxy-hops",
         ),
         pytest.param(
-            {"visitor_board_app_port": 0},
+            {"visitor_board_app_environment_extra": {"TRUSTED_PROXY_HOPS": "3"}},
             facts(),
-            "visitor_board_app_port must be a TCP port from 1 to 65535, got 0",
-            id="port-zero",
-        ),
-        pytest.param(
-            {"visitor_board_app_port": "http"}, facts(), "visitor_board_app_port", id="port-not-a-number"
+            "TRUSTED_PROXY_HOPS are set by the role",
+            id="proxy-hops-in-extra-environment",
         ),
         pytest.param(
             {"visitor_board_app_table_name": ""},

@@ -96,6 +96,41 @@ CASES = [
         ["visitor_board_ec2_admin_cidr must be an IPv4 or IPv6 network in CIDR notation"],
         id="ec2-admin-cidr-not-a-cidr",
     ),
+    # The siblings of 0.0.0.0/0: any network as wide as /16 or wider (and their IPv6 kin) is refused too.
+    *[
+        pytest.param(
+            "visitor_board_ec2",
+            {**EC2_OK, "visitor_board_ec2_admin_cidr": cidr},
+            [f"visitor_board_ec2_admin_cidr='{cidr}' is too wide", wanted],
+            id=f"ec2-admin-cidr-too-wide-{cidr}",
+        )
+        for cidr, wanted in [
+            ("0.0.0.0/1", "narrower than /16 (prefix 17-32)"),
+            ("128.0.0.0/1", "narrower than /16 (prefix 17-32)"),
+            ("10.0.0.0/8", "narrower than /16 (prefix 17-32)"),
+            ("172.31.0.0/16", "narrower than /16 (prefix 17-32)"),
+            ("::/1", "narrower than /48 (prefix 49-128)"),
+            ("2001:db8::/32", "narrower than /48 (prefix 49-128)"),
+        ]
+    ],
+    pytest.param(
+        "visitor_board_ec2",
+        {**EC2_OK, "visitor_board_ec2_admin_cidr": "203.0.113.7/24"},
+        ["is not a network address: its host bits are set", "203.0.113.0/24", "203.0.113.7/32"],
+        id="ec2-admin-cidr-host-bits",
+    ),
+    pytest.param(
+        "visitor_board_ec2",
+        {**EC2_OK, "visitor_board_ec2_admin_cidr": "300.0.113.7/32"},
+        ["visitor_board_ec2_admin_cidr='300.0.113.7/32' is not an IPv4 address"],
+        id="ec2-admin-cidr-bad-octet",
+    ),
+    pytest.param(
+        "visitor_board_ec2",
+        {**EC2_OK, "visitor_board_ec2_admin_cidr": "203.0.113.7/32,198.51.100.0/24"},
+        ["visitor_board_ec2_admin_cidr must be an IPv4 or IPv6 network in CIDR notation"],
+        id="ec2-admin-cidr-two-networks",
+    ),
     pytest.param(
         "visitor_board_ec2",
         {**EC2_OK, "visitor_board_ec2_connect_address": "ipv6_address"},
