@@ -63,6 +63,21 @@ if [[ -d /sys/fs/cgroup/systemd && -n ${controllers} ]]; then
 else
     log "cgroup controllers: nothing on the unified hierarchy"
 fi
+# A v1 hierarchy that exists (it has a hierarchy id in /proc/cgroups) but is mounted nowhere, e.g. after an
+# umount by hand: podman would create its cgroups as plain directories on the tmpfs and fail to remove
+# them ("directory not empty"). Mount it back (the bare directory holds only such leftovers).
+mounted=$(awk '$3 == "cgroup" { n = split($4, o, ","); for (i = 1; i <= n; i++) print o[i] }' /proc/mounts)
+while read -r ctrl hierarchy _ enabled; do
+    [[ ${ctrl} == \#* || ${hierarchy} == 0 || ${enabled} != 1 ]] && continue
+    grep -qx "${ctrl}" <<<"${mounted}" && continue
+    target=/sys/fs/cgroup/${ctrl}
+    log "mounting the existing ${ctrl} hierarchy again at ${target}"
+    if [[ -d ${target} ]] && ! mountpoint -q "${target}"; then
+        rm -rf --one-file-system "${target}"
+    fi
+    mkdir -p "${target}"
+    mount -t cgroup -o "${ctrl}" cgroup "${target}"
+done </proc/cgroups
 
 # --- 3. fix: "crun: setrlimit RLIMIT_NOFILE: Operation not permitted" -----------------------------------
 # The VM withholds CAP_SYS_RESOURCE, so containers must not ask for more than the host's limits.
@@ -162,7 +177,10 @@ smoke_network() {
         smoke_fail "ping -c 1 ${address} (a pod on ${net})" "${out}" \
             "the bridge of ${net} does not route: check 'ip route get ${address}' and 'podman network inspect ${net}'"
     fi
-    podman pod rm --force "${pod}" >/dev/null 2>&1
+    if ! out=$(podman pod rm --force "${pod}" 2>&1); then
+        smoke_fail "podman pod rm --force ${pod}" "${out}" \
+            "podman cannot clean up its cgroups: check 'grep cgroup /proc/mounts' against /proc/cgroups"
+    fi
     log "smoke check: a pod on ${net} started and answered at ${address}"
 }
 smoke_network visitor-board 172.31.255.253
