@@ -63,21 +63,6 @@ if [[ -d /sys/fs/cgroup/systemd && -n ${controllers} ]]; then
 else
     log "cgroup controllers: nothing on the unified hierarchy"
 fi
-# A v1 hierarchy that exists (it has a hierarchy id in /proc/cgroups) but is mounted nowhere, e.g. after an
-# umount by hand: podman would create its cgroups as plain directories on the tmpfs and fail to remove
-# them ("directory not empty"). Mount it back (the bare directory holds only such leftovers).
-mounted=$(awk '$3 == "cgroup" { n = split($4, o, ","); for (i = 1; i <= n; i++) print o[i] }' /proc/mounts)
-while read -r ctrl hierarchy _ enabled; do
-    [[ ${ctrl} == \#* || ${hierarchy} == 0 || ${enabled} != 1 ]] && continue
-    grep -qx "${ctrl}" <<<"${mounted}" && continue
-    target=/sys/fs/cgroup/${ctrl}
-    log "mounting the existing ${ctrl} hierarchy again at ${target}"
-    if [[ -d ${target} ]] && ! mountpoint -q "${target}"; then
-        rm -rf --one-file-system "${target}"
-    fi
-    mkdir -p "${target}"
-    mount -t cgroup -o "${ctrl}" cgroup "${target}"
-done </proc/cgroups
 
 # --- 3. fix: "crun: setrlimit RLIMIT_NOFILE: Operation not permitted" -----------------------------------
 # The VM withholds CAP_SYS_RESOURCE, so containers must not ask for more than the host's limits.
