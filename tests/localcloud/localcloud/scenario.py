@@ -59,7 +59,8 @@ def moto_start(state: Path) -> str:
     moto_stop(state)
     state.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    _moto(state, "127.0.0.1", port).start(_env())
+    # moto's own AMI catalogue here (the AWS roles' scenarios look images up in it), not the fleet's.
+    _moto(state, "127.0.0.1", port).start(awsenv.fake_aws_env(PYTHONUNBUFFERED="1"))
     url = f"http://127.0.0.1:{port}"
     (state / "moto.url").write_text(url + "\n")
     return url
