@@ -21,13 +21,11 @@ import os
 import selectors
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import boto3
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,50 +80,16 @@ print(json.dumps(counts))
 
 
 def first_host() -> str:
-    ec2 = boto3.client(
-        "ec2",
-        region_name=fleet.REGION,
-        endpoint_url=fleet.MOTO_URL,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    addresses = sorted(
-        (
-            item["PrivateIpAddress"]
-            for reservation in ec2.describe_instances(
-                Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
-            )["Reservations"]
-            for item in reservation["Instances"]
-        ),
-        key=lambda a: tuple(int(p) for p in a.split(".")),
-    )
-    if not addresses:
+    running = [h["address"] for h in fleet.hosts() if h["state"] == "running" and h["address"]]
+    if not running:
         sys.exit("bench_front: no running instance in the local fleet; run `make demo` first")
-    return addresses[0]
+    return running[0]  # fleet.hosts() is sorted by address
 
 
 def ssh(address: str, command: str, timeout: float = 300) -> str:
-    proc = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            str(fleet.SSH_KEY),
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "BatchMode=yes",
-            f"admin@{address}",
-            command,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=True,
-    )
+    proc = fleet.ssh(address, command, timeout)
+    if proc.returncode != 0:
+        sys.exit(f"bench_front: {command[:60]!r} on {address} -> {proc.returncode}: {proc.stderr}")
     return proc.stdout
 
 

@@ -39,28 +39,7 @@ class Host:
     profile_arn: str
 
     def ssh(self, command: str, check: bool = True) -> str:
-        proc = subprocess.run(
-            [
-                "ssh",
-                "-i",
-                str(fleet.SSH_KEY),
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "ConnectTimeout=5",
-                "-o",
-                "BatchMode=yes",
-                f"admin@{self.address}",
-                command,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = fleet.ssh(self.address, command)
         if check:
             assert proc.returncode == 0, (
                 f"{self.instance_id}: {command!r} -> {proc.returncode}: {proc.stderr}"

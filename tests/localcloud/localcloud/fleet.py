@@ -127,6 +127,23 @@ def hosts() -> list[dict[str, str]]:
     return sorted(found, key=lambda h: tuple(int(p) for p in (h["address"] or "0.0.0.0").split(".")))
 
 
+def ssh(address: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`command` on the fleet host at `address`, as `admin` with the fleet's key (hosts get new host keys on
+    every boot at re-used addresses: no known_hosts). Never raises on the command's exit status."""
+    return subprocess.run(
+        [
+            "ssh", "-i", str(SSH_KEY),
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR",
+            "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
+            f"admin@{address}", command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )  # fmt: skip
+
+
 def remove_hosts() -> None:
     for host in hosts():
         run("podman", "rm", "--force", "--time", "5", host["name"], check=False)
