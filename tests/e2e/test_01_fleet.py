@@ -126,8 +126,28 @@ def test_no_aws_keys_on_any_host_disk_or_unit_environment(hosts: list[Host]) -> 
         assert aws_dirs.strip() == ""
 
 
+# Every task of the host roles, not just their fingerprint check: the roles themselves are idempotent.
+EVERY_TASK = '{"visitor_board_app_skip_unchanged": false, "visitor_board_front_skip_unchanged": false}'
+
+
 def test_second_run_changes_nothing(first_run: PlaybookRun, hosts: list[Host]) -> None:
-    again = run_site("02-second-run")
+    again = run_site("02-second-run", "-e", EVERY_TASK)
     assert again.returncode == 0, again.output[-4000:]
     assert set(again.recap) >= {"localhost", *(h.instance_id for h in hosts)}
     assert again.changed() == dict.fromkeys(again.recap, 0), again.output[-4000:]
+    assert "Write the service environment file" in again.output
+
+
+def test_unchanged_hosts_are_skipped_by_fingerprint(first_run: PlaybookRun, hosts: list[Host]) -> None:
+    """A re-run with the defaults ends both host roles at their fingerprint check on every host."""
+    again = run_site("02-fingerprint-run")
+    assert again.returncode == 0, again.output[-4000:]
+    assert again.changed() == dict.fromkeys(again.recap, 0), again.output[-4000:]
+    for role, task in (
+        ("visitor_board_app", "Write the service environment file"),
+        ("visitor_board_front", "Write nginx's configuration"),
+    ):
+        assert f"TASK [{role} : {task}" not in again.output, f"{role} ran in full on an unchanged host"
+    for host in hosts:
+        applied = host.ssh("sudo cat /opt/visitor-board/.applied /etc/nginx/.visitor-board-front.applied")
+        assert len(applied.split()) == 2, f"{host.instance_id}: fingerprints {applied!r}"
