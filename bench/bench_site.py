@@ -7,19 +7,24 @@ Prints:
      ratio (goal <= 0.6), and what each setting bought (the tuned run with that one setting reverted);
   3. a rolling update that changes only the app's code: wall time and the share spent installing
      packages (the dependency wheels are cached on the controller and on the hosts, so nothing is
-     downloaded or rebuilt).
+     downloaded or rebuilt), and where the time goes per play and per task;
+  4. with --scale 3,6,12: the same code-only update on fleets of each size (a fresh fleet and a first
+     rollout each, not timed), the wall time per size, the ratio largest/smallest (goal <= 1.6), the
+     controller's CPU time and peak memory, and each host's memory and CPU at the largest size.
 
 Every run starts with cold SSH connections (its own ControlPath dir), so no run profits from the
 previous run's persistent connections. Leaves the demo fleet running (`make demo-down` stops it).
 
-Usage: python bench/bench_site.py [--repeat 2] [--skip-demo]
+Usage: python bench/bench_site.py [--repeat 2] [--skip-demo] [--scale 3,6,12] [--only scale]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +43,13 @@ PLAYBOOK = ["-i", "inventory/local", "playbooks/site.yml"]
 INSTALL_TASKS = re.compile(r"wheelhouse|release venv|Install the app and its pinned|Install the packages")
 _BANNER = re.compile(r"^(TASK|RUNNING HANDLER) \[(.+?)\] \*+|^PLAY RECAP")
 _DURATION = re.compile(r"\((\d+):(\d\d):(\d\d\.\d+)\)")
+# profile_tasks' stamp line: "(<previous task's duration>)   <elapsed since the start>".
+_ELAPSED = re.compile(r"\)\s+(\d+):(\d\d):(\d\d\.\d+) \*+$")
+_PLAY = re.compile(r"^PLAY \[(.+?)\] \*+")
+PROFILE = {
+    "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+    "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+}
 
 # Ansible's own defaults for what the project's ansible.cfg tunes (ansible-config list).
 DEFAULTS_CFG = """[defaults]
@@ -126,8 +138,10 @@ def bench_noop(repeat: int, mitogen: Path | None) -> None:
         print(f"  ratio tuned+mitogen/defaults: {with_mitogen / defaults:.2f} (goal <= 0.6)", flush=True)
 
 
-def bench_rollout() -> None:
-    print("rolling update changing only app code (3 hosts, serial 1 then 50%):", flush=True)
+def code_only_update(*args: str) -> tuple[float, str, str]:
+    """A rolling update (site.yml ARGS) whose release differs from the live one only in app code.
+
+    Returns (seconds, output, version)."""
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
         source = Path(tmp) / "app"
         shutil.copytree(
@@ -140,17 +154,16 @@ def bench_rollout() -> None:
         )
         views = source / "visitor_board" / "views.py"
         views.write_text(views.read_text() + f"\n# bench release {version}\n")
-        seconds, output = playbook(
-            {
-                "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
-                "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
-            },
-            "-e",
-            f"visitor_board_app_source_dir={source}",
-        )
+        seconds, output = playbook(PROFILE, "-e", f"visitor_board_app_source_dir={source}", *args)
+    return seconds, output, version
+
+
+def bench_rollout() -> None:
+    print("rolling update changing only app code (3 hosts, serial 1 then 50%):", flush=True)
+    seconds, output, version = code_only_update()
     tasks = sorted(task_durations(output).items(), key=lambda t: -t[1])
     install = sum(sec for name, sec in tasks if INSTALL_TASKS.search(name))
-    print(f"  wall time                          {seconds:6.1f} s (release {version})")
+    print(f"  wall time                          {seconds:6.1f} s (release {version}; goal <= 30 s)")
     print(f"  installing packages                {install:6.1f} s ({install / seconds:.0%} of the wall time)")
     for step in (
         "Download the dependency wheelhouse",
@@ -158,8 +171,108 @@ def bench_rollout() -> None:
         "Copy the dependency wheelhouse",
     ):
         print(f"  {step}: {task_outcome(output, step)}")
-    for name, sec in tasks[:8]:
+    print("  per play:")
+    for name, sec in play_durations(output).items():
         print(f"    {sec:6.1f} s  {name}")
+    print("  slowest tasks (summed over batches):")
+    for name, sec in tasks[:10]:
+        print(f"    {sec:6.1f} s  {name}")
+
+
+_SI = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+_GO_DURATION = re.compile(r"([\d.]+)(h|ms|µs|us|ns|m|s)")
+_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}
+
+
+def fleet_cli(command: str) -> None:
+    """`python -m localcloud.fleet COMMAND` (up / down) with the controller's environment."""
+    subprocess.run(
+        [str(BIN / "python"), "-m", "localcloud.fleet", command],
+        cwd=REPO,
+        env=env(),
+        check=True,
+        capture_output=True,
+    )
+
+
+def host_usage() -> list[tuple[str, float, float]]:
+    """(container, memory MiB, CPU seconds since boot) of every fleet host, from `podman stats`.
+
+    podman prints memory in SI units ("204.4MB / 25.28GB") and CPU time as a Go duration ("1m4.75s")."""
+    out = subprocess.run(
+        ["podman", "stats", "--no-stream", "--format", "json"], capture_output=True, text=True, check=True
+    ).stdout
+    usage = []
+    for row in json.loads(out or "[]"):
+        if not row["name"].startswith("vb-i-"):
+            continue
+        amount, unit = re.match(r"([\d.]+)\s*([kMGT]?B)", row["mem_usage"]).groups()
+        cpu = sum(float(n) * _GO_UNITS[u] for n, u in _GO_DURATION.findall(row["cpu_time"]))
+        usage.append((row["name"], float(amount) * _SI[unit] / 2**20, cpu))
+    return usage
+
+
+def bench_scale(sizes: list[int]) -> None:
+    print(
+        f"code-only rolling update by fleet size ({', '.join(map(str, sizes))} hosts; fresh fleet each):",
+        flush=True,
+    )
+    walls: dict[int, float] = {}
+    for count in sizes:
+        fleet_cli("down")
+        fleet_cli("up")
+        first, _ = playbook({}, "-e", f"visitor_board_instance_count={count}")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds, output, _ = code_only_update("-e", f"visitor_board_instance_count={count}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        walls[count] = seconds
+        plays = play_durations(output)
+        rollout = sum(sec for name, sec in plays.items() if "rolling batches" in name)
+        print(
+            f"  {count:3d} hosts: {seconds:6.1f} s wall (rollout play {rollout:5.1f} s;"
+            f" first rollout {first:5.1f} s); controller CPU {cpu:5.1f} s,"
+            f" largest Ansible process so far {after.ru_maxrss / 1024:5.0f} MiB",
+            flush=True,
+        )
+        if count == max(sizes):
+            usage = host_usage()
+            if usage:
+                mems = [m for _, m, _ in usage]
+                print(
+                    f"  at {count} hosts, per host: memory {min(mems):.0f}-{max(mems):.0f} MiB"
+                    f" (mean {sum(mems) / len(mems):.0f}); total {sum(mems) / 1024:.1f} GiB"
+                )
+                for name, mem, cpu_s in usage:
+                    print(f"    {name:<28} {mem:6.0f} MiB  {cpu_s:7.1f} s CPU since boot")
+    smallest, largest = min(sizes), max(sizes)
+    print(f"  ratio {largest}/{smallest}: {walls[largest] / walls[smallest]:.2f} (goal <= 1.6)", flush=True)
+
+
+def play_durations(output: str) -> dict[str, float]:
+    """Seconds per play (summed over serial batches), from profile_tasks' elapsed-time stamps."""
+    totals: dict[str, float] = {}
+    current: str | None = None
+    start = last = 0.0
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        play = _PLAY.match(line)
+        stamp = _ELAPSED.search(line)
+        if stamp:
+            hours, minutes, seconds = stamp.groups()
+            last = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        if play or line.startswith("PLAY RECAP"):
+            if current is not None:
+                totals[current] = totals.get(current, 0.0) + last - start
+            current = play.group(1) if play else None
+            # The next stamp (the play's first task) is where its time starts.
+            for following in lines[i + 1 : i + 6]:
+                found = _ELAPSED.search(following)
+                if found:
+                    h, m, sec = found.groups()
+                    start = int(h) * 3600 + int(m) * 60 + float(sec)
+                    break
+    return totals
 
 
 def task_outcome(output: str, task: str) -> str:
@@ -201,15 +314,31 @@ def main() -> None:
     parser.add_argument(
         "--mitogen", type=Path, help="directory holding an unpacked mitogen (ansible_mitogen/) to measure too"
     )
+    parser.add_argument(
+        "--scale", default="", help="fleet sizes for the scale run, e.g. 3,6,12 (default: none)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["demo", "noop", "rollout", "scale"],
+        help="run one part only (the fleet must be up)",
+    )
     args = parser.parse_args()
     if args.mitogen is None:
         spec = importlib.util.find_spec("ansible_mitogen")
         if spec is not None and spec.origin:
             args.mitogen = Path(spec.origin).parent.parent
-    if not args.skip_demo:
+    sizes = [int(n) for n in args.scale.split(",") if n.strip()]
+    if args.only == "scale" or (args.only is None and sizes):
+        if not sizes:
+            raise SystemExit("--only scale needs --scale, e.g. --scale 3,6,12")
+    if args.only in (None, "demo") and not args.skip_demo:
         bench_demo()
-    bench_noop(args.repeat, args.mitogen)
-    bench_rollout()
+    if args.only in (None, "noop"):
+        bench_noop(args.repeat, args.mitogen)
+    if args.only in (None, "rollout"):
+        bench_rollout()
+    if sizes and args.only in (None, "scale"):
+        bench_scale(sizes)
     print(f"(best of --repeat runs, each with cold SSH connections; {ansible_version()})", flush=True)
 
 
