@@ -31,7 +31,7 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("true", "yes", "1")
 
 
-def rollout_report(hosts: list[Mapping[str, Any]], kind: str, on_failure: str) -> dict[str, Any]:
+def rollout_report(hosts: list[Mapping[str, Any]], on_failure: str) -> dict[str, Any]:
     """Build the report.
 
     hosts: the variables of each host of the run (hostvars[host]), in rollout order. Read from them:
@@ -40,7 +40,7 @@ def rollout_report(hosts: list[Mapping[str, Any]], kind: str, on_failure: str) -
     rollback_failed; absent for a host the run never reached) and visitor_board_rollout_observed (after the
     run: reachable, release served through the front's socket, ready; absent when it could not be looked
     at).
-    kind: 'deploy' (site.yml) or 'rollback' (rollback.yml). on_failure: 'rollback' or 'hold'.
+    on_failure: visitor_board_rollout_on_failure, 'rollback' or 'hold'.
 
     Returns {'lines': [str], 'verdict': str, 'ok': bool}: ok only when every host of the run was reached,
     none failed, and all serve one release and are ready.
@@ -49,6 +49,7 @@ def rollout_report(hosts: list[Mapping[str, Any]], kind: str, on_failure: str) -
     failed: list[tuple[str, str]] = []
     serving: dict[str, list[str]] = {}
     ready = 0
+    rolled_back = False
     for host_vars in hosts:
         name = str(_field(host_vars, "inventory_hostname", "?"))
         address = str(_field(host_vars, "ansible_host", name))
@@ -72,6 +73,7 @@ def rollout_report(hosts: list[Mapping[str, Any]], kind: str, on_failure: str) -
         else:
             what = "unchanged"
         if _truthy(outcome.get("rolled_back")):
+            rolled_back = True
             what += f"; rolled back to {outcome.get('rolled_back_to')}"
         if outcome.get("rollback_failed"):
             what += f"; ROLLBACK FAILED: {outcome['rollback_failed']}"
@@ -81,9 +83,15 @@ def rollout_report(hosts: list[Mapping[str, Any]], kind: str, on_failure: str) -
         )
 
     total = len(hosts)
+    if total == 0:
+        return {"lines": [], "verdict": "no app host in this run (see --limit)", "ok": True}
     releases = sorted(serving)
     one_release = len(releases) == 1 and len(serving[releases[0]]) == total
-    summary = ", ".join(f"{len(serving[r])} on {r}" for r in releases) or "none serving"
+    idle = total - sum(len(names) for names in serving.values())
+    summary = ", ".join(
+        [f"{len(serving[r])} on {r}" for r in releases] + ([f"{idle} serving nothing"] if idle else [])
+    )
+    spread = "fleet on several releases" if len(releases) > 1 else "fleet not on one release"
     if not failed and one_release and ready == total:
         verdict = f"fleet on {_version(releases[0])} ({releases[0]}), {ready}/{total} ready"
         return {"lines": lines, "verdict": verdict, "ok": True}
@@ -91,17 +99,13 @@ def rollout_report(hosts: list[Mapping[str, Any]], kind: str, on_failure: str) -
         first_host, first_reason = failed[0]
         cause = f"{first_host} failed: {first_reason}; {ready}/{total} ready"
         if one_release:
-            verb = "rolled back to" if kind == "deploy" and on_failure == "rollback" else "fleet on"
-            verdict = (
-                f"FAILED: {verb} {_version(releases[0])} ({releases[0]}) after {cause}; {ready}/{total} ready"
-            )
+            verb = "rolled back to" if rolled_back else "fleet stays on"
+            verdict = f"FAILED: {verb} {_version(releases[0])} ({releases[0]}) after {cause}"
         else:
             held = "held as asked (visitor_board_rollout_on_failure=hold): " if on_failure == "hold" else ""
-            verdict = (
-                f"FAILED: {held}fleet on several releases ({summary}) after {cause}; {ready}/{total} ready"
-            )
+            verdict = f"FAILED: {held}{spread} ({summary}) after {cause}"
     else:
-        verdict = f"FAILED: fleet not on one ready release ({summary}); {ready}/{total} ready"
+        verdict = f"FAILED: {spread} ({summary}); {ready}/{total} ready"
     return {"lines": lines, "verdict": verdict, "ok": False}
 
 
