@@ -203,7 +203,7 @@ def test_two_runs_at_once_exactly_one_proceeds(hosts: list[Host]) -> None:
 
 def test_a_killed_holders_lease_blocks_until_it_expires_or_is_broken(hosts: list[Host]) -> None:
     def kill_a_holder(name: str) -> int:
-        proc, _ = _start(name, "-e", "visitor_board_deploy_lease_seconds=25")
+        proc, _ = _start(name, "-e", "visitor_board_deploy_lease_seconds=45")
         deadline = time.monotonic() + 120
         while _lease() is None:
             assert proc.poll() is None and time.monotonic() < deadline, "the run never took the lease"

@@ -137,3 +137,12 @@ def test_bad_options_are_refused_with_the_fix(
     result = _lease(run_playbook, moto_url, **{"token": "token-alice-1", **options})
     assert result.get("failed") and message in result["msg"], result
     assert _item(table) is None
+
+
+def test_a_missing_table_is_named_and_a_dry_run_on_an_empty_account_passes(
+    moto_url: str, run_playbook
+) -> None:
+    failed = _lease(run_playbook, moto_url, token="token-alice-1", holder="alice")
+    assert failed.get("failed") and f"table {TABLE}, which does not exist" in failed["msg"], failed
+    dry = _lease(run_playbook, moto_url, "--check", token="token-alice-1", holder="alice")
+    assert dry["acquired"] and not dry.get("failed"), dry

@@ -306,7 +306,17 @@ def main() -> None:
             _take(module, client)
         else:
             _release(module, client)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+    except is_boto3_error_code("ResourceNotFoundException") as e:
+        if module.check_mode:
+            # A dry run on an empty account: the table is only about to be created, so nobody can hold a
+            # lease in it yet.
+            module.exit_json(changed=True, acquired=True, renewed=False, released=False, lease={})
+        module.fail_json_aws(
+            e,
+            msg=f"The deploy lease lives in DynamoDB table {module.params['table']}, which does not exist: "
+            "create it first (site.yml's data tier play does)",
+        )
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
         module.fail_json_aws(
             e,
             msg=f"Could not {'take' if module.params['state'] == 'present' else 'release'} the deploy "
