@@ -38,6 +38,12 @@ class Host:
     address: str
     profile_arn: str
 
+    def live_unit(self) -> str:
+        """The systemd instance serving visitors: visitor-board@<release> (named by the front's socket)."""
+        target = self.ssh("readlink /run/visitor-board/gunicorn.sock").strip()
+        assert target.endswith(".sock"), f"{self.instance_id}: the front's socket is no link: {target!r}"
+        return "visitor-board@" + target.rsplit("/", 1)[-1].removesuffix(".sock")
+
     def ssh(self, command: str, check: bool = True) -> str:
         proc = fleet.ssh(self.address, command)
         if check:

@@ -13,8 +13,6 @@ from board import Visitor
 from localcloud import fleet
 from localfleet import Host
 
-SERVICE = "visitor-board.service"
-
 
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
@@ -31,7 +29,7 @@ def _status(address: str, path: str) -> int:
 
 
 def _main_pid(host: Host) -> str:
-    return host.ssh(f"systemctl show -p MainPID --value {SERVICE}").strip()
+    return host.ssh(f"systemctl show -p MainPID --value {host.live_unit()}.service").strip()
 
 
 def test_data_tier_outage_answers_503_and_recovers_without_restart(hosts: list[Host]) -> None:
@@ -113,4 +111,4 @@ def test_a_worker_killed_while_ssm_and_dynamodb_are_down_is_replaced_and_the_ser
     _wait(lambda: _status(host.address, "/readyz") == 200, 30, f"{host.instance_id} ready again")
     assert _status(host.address, "/") == 200
     assert _main_pid(host) == master, "the service was restarted"
-    assert host.ssh(f"systemctl is-active {SERVICE}").strip() == "active"
+    assert host.ssh(f"systemctl is-active {host.live_unit()}.service").strip() == "active"

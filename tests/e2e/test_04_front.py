@@ -165,7 +165,7 @@ def test_posts_beyond_the_burst_get_429_while_another_address_still_posts(hosts:
     assert _post_from(neighbour, target, text) == 303
     assert text in Visitor(target.address).all_texts()
     # The app saw that visitor's own address (through exactly one trusted hop), not nginx's or a header's.
-    log = target.ssh("sudo journalctl -u visitor-board.service --no-pager --output=cat --since=-5min")
+    log = target.ssh("sudo journalctl -u 'visitor-board@*' --no-pager --output=cat --since=-5min")
     assert re.search(
         rf"method=POST path=/ status=303 .*remote={re.escape(neighbour.address)}( |$)", log, re.M
     ), log[-3000:]
@@ -180,7 +180,7 @@ def test_a_forged_forwarded_for_never_reaches_the_app(hosts: list[Host]) -> None
         timeout=10,
     )
     assert response.status_code == 200
-    log = target.ssh("sudo journalctl -u visitor-board.service --no-pager --output=cat --since=-2min")
+    log = target.ssh("sudo journalctl -u 'visitor-board@*' --no-pager --output=cat --since=-2min")
     lines = [line for line in log.splitlines() if "path=/healthz" in line]
     assert lines
     assert "198.51.100.66" not in log
@@ -210,7 +210,7 @@ def test_static_files_come_from_nginx_with_long_cache(hosts: list[Host]) -> None
     assert response.status_code == 200
     assert "max-age=31536000" in response.headers["Cache-Control"]
     assert response.headers["Content-Type"].startswith("text/css")
-    served = host.ssh("sudo journalctl -u visitor-board.service --no-pager --output=cat --since=-2min")
+    served = host.ssh("sudo journalctl -u 'visitor-board@*' --no-pager --output=cat --since=-2min")
     assert "/static/style.css" not in served, "gunicorn served a static file"
 
 
@@ -238,8 +238,8 @@ def test_restart_of_the_app_and_reload_of_nginx_under_traffic_fail_nothing(hosts
     """An environment change restarts gunicorn on every host; a front setting reloads nginx."""
     before = {
         h.instance_id: (
-            _unit(h, "visitor-board.service", "MainPID"),
-            _unit(h, "visitor-board.socket", "ActiveEnterTimestampMonotonic"),
+            _unit(h, f"{h.live_unit()}.service", "MainPID"),
+            _unit(h, f"{h.live_unit()}.socket", "ActiveEnterTimestampMonotonic"),
             _unit(h, "nginx.service", "MainPID"),
         )
         for h in hosts
@@ -257,21 +257,24 @@ def test_restart_of_the_app_and_reload_of_nginx_under_traffic_fail_nothing(hosts
     assert all(traffic.requests[h.instance_id] > 10 for h in hosts), traffic.requests
     for host in hosts:
         service_pid, socket_since, nginx_pid = before[host.instance_id]
-        assert _unit(host, "visitor-board.service", "MainPID") != service_pid, "gunicorn was not restarted"
+        unit = host.live_unit()
+        assert _unit(host, f"{unit}.service", "MainPID") != service_pid, "gunicorn was not restarted"
         # The socket and its backlog stayed while the service restarted (no PartOf= coupling).
-        assert _unit(host, "visitor-board.socket", "ActiveEnterTimestampMonotonic") == socket_since
+        assert _unit(host, f"{unit}.socket", "ActiveEnterTimestampMonotonic") == socket_since
         # nginx was reloaded (same master, new configuration), not restarted.
         assert _unit(host, "nginx.service", "MainPID") == nginx_pid
         assert "keepalive_timeout 16s;" in host.ssh("cat /etc/nginx/nginx.conf")
     print(f"restart + reload: {sum(traffic.requests.values())} requests, 0 failed")
 
 
-def test_hup_only_update_under_traffic_fails_nothing(hosts: list[Host], tmp_path: Path) -> None:
+def test_code_update_starts_the_new_release_beside_the_old_under_traffic(
+    hosts: list[Host], tmp_path: Path
+) -> None:
     source = _release(tmp_path, "1.0.3")
-    pids = {h.instance_id: _unit(h, "visitor-board.service", "MainPID") for h in hosts}
+    old_units = {h.instance_id: h.live_unit() for h in hosts}
     with Traffic(hosts) as traffic:
         result = run_site(
-            "06-front-hup",
+            "06-front-code-update",
             "-e",
             f"visitor_board_app_source_dir={source}",
             "-e",
@@ -282,6 +285,10 @@ def test_hup_only_update_under_traffic_fails_nothing(hosts: list[Host], tmp_path
     assert result.returncode == 0, result.output[-6000:]
     assert traffic.failures == [], traffic.failures[:20]
     assert {h.instance_id: _version(h) for h in hosts} == {h.instance_id: "1.0.3" for h in hosts}
-    # A code swap only: the same gunicorn master took the new release with a HUP.
-    assert {h.instance_id: _unit(h, "visitor-board.service", "MainPID") for h in hosts} == pids
-    print(f"HUP: {sum(traffic.requests.values())} requests, 0 failed")
+    # The new release ran in its own gunicorn beside the old one, which was then stopped (gracefully).
+    for host in hosts:
+        old, new = old_units[host.instance_id], host.live_unit()
+        assert new != old and new.startswith("visitor-board@1.0.3-"), (old, new)
+        assert _unit(host, f"{old}.service", "ActiveState") == "inactive"
+        assert _unit(host, f"{new}.service", "ActiveState") == "active"
+    print(f"code update: {sum(traffic.requests.values())} requests, 0 failed")
