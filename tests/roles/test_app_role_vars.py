@@ -205,6 +205,7 @@ def test_valid_variables_pass_on_supported_platforms(tmp_path: Path, host_facts:
         ),
         pytest.param(
             {"visitor_board_app_session_cookie_secure": "maybe"},
+            facts(),
             "visitor_board_app_session_cookie_secure",
             id="cookie-secure-not-a-choice",
         ),
