@@ -88,13 +88,22 @@ def test_every_host_serves_the_board_over_https_with_a_certificate_for_its_addre
         response = requests.get(f"https://{host.address}/", verify=str(root), timeout=15)
         assert response.status_code == 200
         assert host.instance_id in response.text
-        # TLS 1.0/1.1 are refused (Mozilla intermediate).
-        old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        old.check_hostname, old.verify_mode = False, ssl.CERT_NONE
-        old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
-        with pytest.raises(ssl.SSLError):
-            with socket.create_connection((host.address, 443), timeout=10) as raw:
-                old.wrap_socket(raw, server_hostname=host.address).close()
+        # Mozilla intermediate: TLS 1.3 when the client offers it, TLS 1.2 with an ECDHE AEAD suite otherwise.
+        assert _negotiated(host.address, None)[0] == "TLSv1.3"
+        version, cipher = _negotiated(host.address, ssl.TLSVersion.TLSv1_2)
+        assert (
+            version == "TLSv1.2" and cipher.startswith("ECDHE-") and ("GCM" in cipher or "CHACHA" in cipher)
+        )
+
+
+def _negotiated(address: str, maximum: ssl.TLSVersion | None) -> tuple[str, str]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    if maximum is not None:
+        context.maximum_version = maximum
+    with socket.create_connection((address, 443), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=address) as tls:
+            return str(tls.version()), tls.cipher()[0]
 
 
 def test_http_redirects_to_https_except_the_challenge_path(hosts: list[Host], root: Path) -> None:
@@ -115,7 +124,9 @@ def test_http_redirects_to_https_except_the_challenge_path(hosts: list[Host], ro
         assert (answer.status_code, answer.text.strip()) == (200, f"{token}.key")
     finally:
         host.ssh(f"sudo rm -f {webroot}/{token}")
-    missing = requests.get(f"http://{host.address}/.well-known/acme-challenge/nope", allow_redirects=False)
+    missing = requests.get(
+        f"http://{host.address}/.well-known/acme-challenge/nope", allow_redirects=False, timeout=10
+    )
     assert missing.status_code == 404
     # A visitor who typed http:// lands on the board over https.
     followed = requests.get(f"http://{host.address}/", verify=str(root), timeout=15)
@@ -126,6 +137,9 @@ def test_cookies_are_secure_over_https_and_posting_works(hosts: list[Host], root
     visitor = Visitor(hosts[1].address)
     visitor.base = f"https://{hosts[1].address}"
     visitor.http.verify = str(root)
+    # As a browser sends it on a same-origin form post (the app's Referrer-Policy is same-origin): over
+    # https the CSRF check also requires a Referer of the same origin.
+    visitor.http.headers["Referer"] = visitor.base + "/"
     first = visitor.http.get(visitor.base + "/", timeout=15)
     cookie = first.headers["Set-Cookie"]
     assert "; Secure" in cookie and "HttpOnly" in cookie, cookie
