@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -38,6 +39,16 @@ class StartupOptions:
     secret_key: str | None = None
 
 
+class SchemeSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the Secure flag exactly on requests that came over https
+    (SESSION_COOKIE_SECURE=auto): behind the host's nginx, werkzeug's ProxyFix takes the scheme from the
+    X-Forwarded-Proto nginx writes, so a host that serves https marks its cookies Secure and one that (still)
+    serves only http keeps working."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure
+
+
 def create_app(config: Config | None = None, options: StartupOptions | None = None) -> Flask:
     """Build the app; raises ConfigError / SecretError (one line each) when it cannot run.
 
@@ -66,11 +77,13 @@ def create_app(config: Config | None = None, options: StartupOptions | None = No
         MAX_FORM_MEMORY_SIZE=MAX_CONTENT_LENGTH,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=config.session_cookie_secure,
+        SESSION_COOKIE_SECURE=config.session_cookie_secure is True,
         SESSION_COOKIE_NAME="vb_session",
         SEND_FILE_MAX_AGE_DEFAULT=STATIC_MAX_AGE_SECONDS,
         RELEASE_VERSION=release_version(),
     )
+    if config.session_cookie_secure == "auto":
+        app.session_interface = SchemeSessionInterface()
     app.extensions["visitor_board.store"] = MessageStore(
         client=aws.dynamodb_client(session, config),
         probe_client=aws.dynamodb_client(session, config, attempts=aws.PROBE_ATTEMPTS),

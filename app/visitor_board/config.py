@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from .schema import SCHEMA
@@ -58,7 +58,8 @@ class Config:
     secret_key: str | None = None
     secret_key_parameter: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
-    session_cookie_secure: bool = False
+    # True, False, or "auto": Secure exactly when the request came over https (as the trusted proxy says).
+    session_cookie_secure: bool | Literal["auto"] = False
     trusted_proxy_hops: int = 0
 
 
@@ -97,6 +98,12 @@ def _secret(raw: str) -> str:
     if len(raw) < MIN_SECRET_LENGTH:
         raise ValueError
     return raw
+
+
+def _boolean_or_auto(raw: str) -> bool | Literal["auto"]:
+    if raw.strip().lower() == "auto":
+        return "auto"
+    return _boolean(raw)
 
 
 def _boolean(raw: str) -> bool:
@@ -167,7 +174,12 @@ def load_config(env: Mapping[str, str] | None = None, *, require_secret: bool = 
         "an SSM parameter name such as /visitor-board/demo/secret-key",
         None,
     )
-    cookie_secure = read("SESSION_COOKIE_SECURE", _boolean, "true or false", False)
+    cookie_secure = read(
+        "SESSION_COOKIE_SECURE",
+        _boolean_or_auto,
+        "true, false or auto (Secure exactly on requests that came over https)",
+        False,
+    )
     proxy_hops = read(
         "TRUSTED_PROXY_HOPS",
         _int_between(0, MAX_TRUSTED_PROXY_HOPS),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 from board_helpers import TEST_IDENTITY, parse_board, post_message
@@ -196,3 +197,30 @@ def test_only_query_getitem_putitem_describetable_in_request_paths(app: Flask) -
     test_client.get("/readyz")
     assert set(operations) <= {"Query", "GetItem", "PutItem", "DescribeTable"}
     assert "Scan" not in operations
+
+
+@pytest.mark.parametrize(
+    ("setting", "proto", "secure"),
+    [
+        (True, "http", True),
+        (False, "https", False),
+        # auto: Secure exactly when the visitor's request came over https (nginx's X-Forwarded-Proto,
+        # trusted for one hop); a host still serving http keeps a session a browser will send back.
+        ("auto", "https", True),
+        ("auto", "http", False),
+    ],
+)
+def test_session_cookie_secure_setting(
+    make_app: Callable[..., Flask], setting: bool | str, proto: str, secure: bool
+) -> None:
+    app = make_app(session_cookie_secure=setting, trusted_proxy_hops=1)
+    cookie = app.test_client().get("/", headers={"X-Forwarded-Proto": proto}).headers["Set-Cookie"]
+    assert ("; Secure" in cookie) is secure, cookie
+    assert "HttpOnly" in cookie
+
+
+def test_auto_secure_cookie_ignores_a_scheme_the_visitor_claims(make_app: Callable[..., Flask]) -> None:
+    # Without a trusted proxy, X-Forwarded-Proto is the visitor's own claim: the request is plain http.
+    app = make_app(session_cookie_secure="auto", trusted_proxy_hops=0)
+    cookie = app.test_client().get("/", headers={"X-Forwarded-Proto": "https"}).headers["Set-Cookie"]
+    assert "; Secure" not in cookie

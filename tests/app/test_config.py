@@ -84,8 +84,10 @@ def test_all_settings() -> None:
         (
             "SESSION_COOKIE_SECURE",
             "maybe",
-            "SESSION_COOKIE_SECURE='maybe' is invalid: expected true or false",
+            "SESSION_COOKIE_SECURE='maybe' is invalid: expected true, false or auto",
         ),
+        ("SESSION_COOKIE_SECURE", "automatic", "SESSION_COOKIE_SECURE='automatic' is invalid"),
+        ("SESSION_COOKIE_SECURE", "https", "SESSION_COOKIE_SECURE='https' is invalid"),
     ],
 )
 def test_one_line_per_bad_setting(name: str, value: str, expected: str) -> None:
@@ -287,3 +289,11 @@ def test_gunicorn_master_loads_none_of_the_app() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=safe_env()
     )
     assert result.stdout.strip() == "['visitor_board', 'visitor_board.gunicorn_conf']"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("auto", "auto"), ("AUTO", "auto"), ("true", True), ("off", False), ("", False)]
+)
+def test_session_cookie_secure_values(value: str, expected: object) -> None:
+    config = load_config({"SECRET_KEY": SECRET, "SESSION_COOKIE_SECURE": value})
+    assert config.session_cookie_secure == expected

@@ -25,10 +25,17 @@ __all__ = ["Host", "PlaybookRun", "aws", "fleet", "fleet_cli", "run_site"]
 ARTIFACTS = REPO / "tests" / "artifacts" / "e2e"
 
 
+# The rollout and front tests speak http to port 80, so their runs keep HTTPS off; test_09_https turns it
+# on (a later -e wins).
+HTTP_ONLY = ("-e", "visitor_board_https=false")
+
+
 def run_site(name: str, *extra: str) -> PlaybookRun:
     """ansible-playbook -i inventory/local playbooks/site.yml, output kept in tests/artifacts/e2e/."""
     return run_playbook(
-        ["-i", "inventory/local", "playbooks/site.yml", *extra], cwd=REPO, log=ARTIFACTS / f"{name}.log"
+        ["-i", "inventory/local", "playbooks/site.yml", *HTTP_ONLY, *extra],
+        cwd=REPO,
+        log=ARTIFACTS / f"{name}.log",
     )
 
 

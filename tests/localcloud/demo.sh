@@ -23,6 +23,8 @@ up)
     echo
     echo "Visitor Board is up ($(($(date +%s) - start)) s). Each host serves the board:"
     python -m localcloud.fleet status | grep -E '^  i-' | awk '{print "  " $3 "   (" $1 ")"}'
+    echo "Their certificates come from the local ACME CA (pebble), whose root no browser trusts; to check one:"
+    echo "  curl -sk https://127.0.0.1:15000/roots/0 > .localcloud/acme/root.pem; curl --cacert .localcloud/acme/root.pem https://<address>/"
     echo "Stop everything with: make demo-down"
     ;;
 down)

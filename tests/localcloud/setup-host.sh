@@ -21,12 +21,14 @@ fi
 #   process of pods (the bridge pod);
 # - debootstrap builds the host image; chromium drives the browser tests;
 # - ssh reaches the test hosts; iproute2 for `ip` (bridges, routes); iputils-ping for the network smoke
-#   check below; curl for probes; ca-certificates for https mirrors and PyPI.
+#   check below; curl for probes; ca-certificates for https mirrors and PyPI;
+# - pebble is the local ACME CA (localcloud.acme) the hosts get their certificates from.
 packages=(
     podman crun conmon netavark aardvark-dns iptables catatonit
     debootstrap
     chromium
     openssh-client iproute2 iputils-ping curl ca-certificates
+    pebble
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -204,6 +204,12 @@ def test_valid_variables_pass_on_supported_platforms(tmp_path: Path, host_facts:
             id="base-dir-trailing-newline",
         ),
         pytest.param(
+            {"visitor_board_app_session_cookie_secure": "maybe"},
+            facts(),
+            "visitor_board_app_session_cookie_secure",
+            id="cookie-secure-not-a-choice",
+        ),
+        pytest.param(
             {"visitor_board_app_environment_extra": {"GOOD_NAME\n": "x"}},
             facts(),
             "are not valid environment variable names",

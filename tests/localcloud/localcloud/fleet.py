@@ -9,6 +9,8 @@
   - the fleet moto at http://172.31.0.1:5000 with a Debian 12 AMI catalogue (localcloud/amis.json)
     so an AMI lookup by Debian's owner and name works as on AWS;
   - the metadata stand-in at http://172.31.0.1:1338 (and its boot endpoint for cloud-init at :1339);
+  - the ACME CA (localcloud.acme: pebble, shaped like Let's Encrypt) at https://172.31.0.1:14000/dir, its
+    listener certificate in acme/listener.pem and its issuing root at https://127.0.0.1:15000/roots/0;
   - the instance runner that boots one systemd host container per running instance.
 `down` stops all of it (hosts first). `status` prints what runs and each host's URL.
 
@@ -29,6 +31,7 @@ from pathlib import Path
 from . import awsenv, moto_server
 from .instance_runner import LABEL as HOST_LABEL
 from .network import Network
+from .ports import port_open
 from .processes import Service, ServiceError, listener_pids, module_pids, terminate
 
 STATE = Path(os.environ.get("VB_LOCALCLOUD_DIR", Path.cwd() / ".localcloud"))
@@ -40,12 +43,16 @@ REGION = awsenv.REGION
 MOTO_PORT = 5000
 IMDS_PORT = 1338
 IMDS_BOOT_PORT = 1339
+ACME_PORT = 14000
 MOTO_URL = f"http://{GATEWAY}:{MOTO_PORT}"
 IMDS_URL = f"http://{GATEWAY}:{IMDS_PORT}"
+ACME_DIRECTORY = f"https://{GATEWAY}:{ACME_PORT}/dir"
 IMAGE = "localhost/visitor-board-host:bookworm"
 # The pause pod that holds the bridge sits at 172.31.255.254, outside every default subnet moto hands out.
 FLEET_NETWORK = Network(NETWORK, SUBNET)
 SSH_KEY = STATE / "ssh" / "id_ed25519"
+# The ACME CA's listener certificate (hosts trust it) and pebble's configuration.
+ACME_STATE = STATE / "acme"
 
 SERVICES = (
     Service("moto", "moto_server", ("-H", GATEWAY, "-p", str(MOTO_PORT)), STATE, (GATEWAY, MOTO_PORT)),
@@ -64,6 +71,13 @@ SERVICES = (
         ),
         STATE,
         (GATEWAY, IMDS_PORT),
+    ),
+    Service(
+        "acme",
+        "acme",
+        ("--listen", f"{GATEWAY}:{ACME_PORT}", "--state", str(ACME_STATE)),
+        STATE,
+        (GATEWAY, ACME_PORT),
     ),
     Service(
         "instance-runner",
@@ -202,14 +216,20 @@ def down() -> None:
     remove_bridge_pod()
 
 
+def board_url(address: str) -> str:
+    """The board's URL on a host: https once it serves https (its port 443 answers), else http."""
+    return f"https://{address}/" if address and port_open(address, 443) else f"http://{address}/"
+
+
 def status() -> None:
     for service in SERVICES:
         pid = service.pid()
         state = f"running (pid {pid})" if pid else "stopped"
-        where = f"http://{service.listen[0]}:{service.listen[1]}" if service.listen else ""
+        scheme = "https" if service.module == "acme" else "http"
+        where = f"{scheme}://{service.listen[0]}:{service.listen[1]}" if service.listen else ""
         print(f"  {service.name:<16}{state:<22}{where}")
     for host in hosts():
-        print(f"  {host['instance_id']:<21}{host['state']:<10}http://{host['address']}/")
+        print(f"  {host['instance_id']:<21}{host['state']:<10}{board_url(host['address'])}")
     if SSH_KEY.exists():
         key = SSH_KEY.relative_to(Path.cwd()) if SSH_KEY.is_relative_to(Path.cwd()) else SSH_KEY
         print(f"  ssh: ssh -i {key} admin@<address>")

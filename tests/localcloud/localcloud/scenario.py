@@ -3,6 +3,10 @@
 Two shapes:
 - `moto-start STATE` / `moto-stop STATE`: the AWS roles' scenarios. moto on a free loopback port; its URL
   is printed and written to STATE/moto.url, where converge and verify read it.
+- `acme-start` / `acme-stop` with `--state DIR --gateway ADDR`: the TLS role's scenario. The ACME CA
+  (localcloud.acme) on the gateway at :14010 (pebble itself and its management API on loopback ports of
+  their own, 14011 and 15010, so a running fleet's CA is not in the way); its listener certificate in
+  DIR/acme/listener.pem.
 - `start` / `register` / `stop` with `--gateway ADDR`: the host role's scenario. moto and the metadata
   service listen on the gateway of the scenario's podman network, where the host containers reach them as
   they would reach AWS and the instance metadata service. `register` makes each host an EC2 instance in
@@ -49,6 +53,38 @@ def _metadata(state: Path, gateway: str) -> Service:
         awsenv.REGION,
     )
     return Service("metadata", "metadata", args, state, (gateway, METADATA_PORT))
+
+
+ACME_PORT = 14010
+ACME_PEBBLE = ("127.0.0.1", 14011)
+ACME_MANAGEMENT = ("127.0.0.1", 15010)
+
+
+def _acme(state: Path, gateway: str) -> Service:
+    args = (
+        "--listen",
+        f"{gateway}:{ACME_PORT}",
+        "--state",
+        str(state / "acme"),
+        "--pebble",
+        "{}:{}".format(*ACME_PEBBLE),
+        "--management",
+        "{}:{}".format(*ACME_MANAGEMENT),
+    )
+    return Service("acme", "acme", args, state, (gateway, ACME_PORT))
+
+
+def acme_start(state: Path, gateway: str) -> None:
+    acme_stop(state, gateway)
+    state.mkdir(parents=True, exist_ok=True)
+    _acme(state, gateway).start(_env())
+
+
+def acme_stop(state: Path, gateway: str) -> None:
+    service = _acme(state, gateway)
+    service.stop()
+    for pid in listener_pids(gateway, ACME_PORT, service.module):
+        terminate(pid, service.module)
 
 
 def _env() -> dict[str, str]:
@@ -151,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("moto-start", "moto-stop"):
         commands.add_parser(name).add_argument("state", type=Path)
-    for name in ("start", "stop", "register"):
+    for name in ("start", "stop", "register", "acme-start", "acme-stop"):
         sub = commands.add_parser(name)
         sub.add_argument("--state", type=Path, required=True)
         sub.add_argument("--gateway", required=True, help="the scenario network's gateway address")
@@ -173,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
             print(moto_start(args.state))
         elif args.command == "moto-stop":
             print("stopped" if moto_stop(args.state) else "not running")
+        elif args.command in ("acme-start", "acme-stop"):
+            (acme_start if args.command == "acme-start" else acme_stop)(args.state, args.gateway)
         elif args.command in ("start", "stop"):
             network = Network(*args.network.split("=", 1)) if args.network else None
             (start if args.command == "start" else stop)(args.state, args.gateway, network)
