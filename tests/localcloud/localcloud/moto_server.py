@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import IO, Any
@@ -99,54 +100,82 @@ def _patch_alb_attributes() -> None:
 
 
 def _patch_target_health() -> None:
-    from moto.elbv2.models import ELBv2Backend, FakeHealthStatus
+    from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeTargetGroup
 
-    original = ELBv2Backend.describe_target_health
+    describe, deregister = ELBv2Backend.describe_target_health, FakeTargetGroup.deregister
     path = target_health.report_path()
+    deregistered_at: dict[tuple[str, str], float] = {}
+
+    def deregister_noting_time(self: FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
+        deregister(self, targets)
+        for target in targets:
+            deregistered_at[(self.arn, target["Id"])] = time.time()
+
+    def status(
+        group: FakeTargetGroup, target: dict[str, Any], state: str, reason: str | None, text: str | None
+    ):
+        port = target.get("Port", group.port)
+        return FakeHealthStatus(target["Id"], port, group.health_check_port, state, reason, text)
 
     def describe_from_report(
         self: ELBv2Backend, target_group_arn: str, targets: list[dict[str, Any]]
     ) -> list[FakeHealthStatus]:
-        report = target_health.read(path).get(target_group_arn)
+        report = target_health.read(path)
         group = self.target_groups.get(target_group_arn)
         if report is None or group is None:
-            return original(self, target_group_arn, targets)
-        registered, draining = report.get("registered", {}), report.get("draining", {})
+            return describe(self, target_group_arn, targets)
+        seen = report.target_groups.get(target_group_arn, {})
+        registered, draining = seen.get("registered", {}), dict(seen.get("draining", {}))
+        for (arn, target_id), when in deregistered_at.items():
+            if arn == target_group_arn and when >= report.written and target_id not in group.targets:
+                draining.setdefault(target_id, {"port": group.port})
         leaving = [{"Id": i, "Port": d.get("port", group.port)} for i, d in draining.items()]
         asked = targets or [*group.targets.values(), *(t for t in leaving if t["Id"] not in group.targets)]
         answers = []
         for target in asked:
-            port = target.get("Port", group.port)
             if target["Id"] in group.targets:
                 moto_says = group.health_for(target, self.ec2_backend)
-                seen = registered.get(target["Id"])
-                if moto_says.status == "unused" or seen is None:
-                    # A stopped instance (moto's one check), or one the load balancer has not checked yet.
-                    answers.append(moto_says if moto_says.status == "unused" else FakeHealthStatus(
-                        target["Id"], port, group.health_check_port, "initial",
-                        "Elb.RegistrationInProgress", "Target registration is in progress",
-                    ))  # fmt: skip
-                    continue
-                answers.append(FakeHealthStatus(
-                    target["Id"], port, group.health_check_port,
-                    seen["state"], seen.get("reason"), seen.get("description"),
-                ))  # fmt: skip
+                found = registered.get(target["Id"])
+                if moto_says.status == "unused":  # a stopped instance: moto's one check
+                    answers.append(moto_says)
+                elif found is None:  # not checked enough yet by the load balancer
+                    answers.append(
+                        status(
+                            group,
+                            target,
+                            "initial",
+                            "Elb.RegistrationInProgress",
+                            "Target registration is in progress",
+                        )
+                    )
+                else:
+                    answers.append(
+                        status(group, target, found["state"], found.get("reason"), found.get("description"))
+                    )
             elif target["Id"] in draining:
-                answers.append(FakeHealthStatus(
-                    target["Id"], port, group.health_check_port, "draining",
-                    "Target.DeregistrationInProgress", "Target deregistration is in progress",
-                ))  # fmt: skip
+                answers.append(
+                    status(
+                        group,
+                        target,
+                        "draining",
+                        "Target.DeregistrationInProgress",
+                        "Target deregistration is in progress",
+                    )
+                )
             else:
-                status = group.health_for(target, self.ec2_backend)
-                if status.status == "draining":
-                    # moto keeps a terminated instance's target `draining` for ever; drained is drained.
-                    status = FakeHealthStatus(
-                        target["Id"], port, group.health_check_port, "unused",
-                        "Target.NotRegistered", "Target is not registered to the target group",
-                    )  # fmt: skip
-                answers.append(status)
+                # Drained (moto would keep a terminated instance's target `draining` for ever).
+                answers.append(
+                    status(
+                        group,
+                        target,
+                        "unused",
+                        "Target.NotRegistered",
+                        "Target is not registered to the target group",
+                    )
+                )
         return answers
 
+    FakeTargetGroup.deregister = deregister_noting_time  # type: ignore[method-assign]
     ELBv2Backend.describe_target_health = describe_from_report  # type: ignore[method-assign]
 
 

@@ -12,8 +12,9 @@ Shape of the file:
              "reason": <ELBv2 reason code or null>, "description": <str or null>}},
          "draining": {<instance id>: {"port": <int>}}}}}
 
-A registered target missing from "registered" is reported `initial` (not checked enough yet). A report
-older than STALE_SECONDS (the follower stopped) is ignored: moto answers as it would alone.
+While a report is fresh, a registered target missing from "registered" is `initial` (not checked enough
+yet), and a target deregistered after the report was written is `draining` (the follower has not seen it
+go yet). A report older than STALE_SECONDS (the follower stopped) is ignored: moto answers as it would alone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +37,27 @@ def write(path: Path, target_groups: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def read(path: Path | None) -> dict[str, Any]:
-    """{target group ARN: entry} of a fresh report, or {} (no file, unreadable or stale)."""
+@dataclass(frozen=True)
+class Report:
+    """A fresh report: when it was written (unix time, s) and its {target group ARN: entry}."""
+
+    written: float
+    target_groups: dict[str, Any]
+
+
+def read(path: Path | None) -> Report | None:
+    """The report if there is a fresh one (the follower runs), else None (no file, unreadable or stale)."""
     if path is None:
-        return {}
+        return None
     try:
         report = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if time.time() - float(report.get("written", 0)) > STALE_SECONDS:
-        return {}
+        written = float(report.get("written", 0))
+    except (OSError, ValueError, AttributeError):
+        return None
     groups = report.get("target_groups", {})
-    return groups if isinstance(groups, dict) else {}
+    if time.time() - written > STALE_SECONDS or not isinstance(groups, dict):
+        return None
+    return Report(written, groups)
 
 
 def report_path() -> Path | None:
