@@ -23,6 +23,8 @@ up)
     echo
     echo "Visitor Board is up ($(($(date +%s) - start)) s). Each host serves the board:"
     python -m localcloud.fleet status | grep -E '^  i-' | awk '{print "  " $3 "   (" $1 ")"}'
+    echo "Through the load balancer (with visitor_board_load_balancer: true; HAProxy following moto's ALB):"
+    python -m localcloud.fleet status | grep -E '^  load-balancer' | awk '{print "  " $NF}'
     echo "Stop everything with: make demo-down"
     ;;
 down)

@@ -21,12 +21,16 @@ fi
 #   process of pods (the bridge pod);
 # - debootstrap builds the host image; chromium drives the browser tests;
 # - ssh reaches the test hosts; iproute2 for `ip` (bridges, routes); iputils-ping for the network smoke
-#   check below; curl for probes; ca-certificates for https mirrors and PyPI.
+#   check below; curl for probes; ca-certificates for https mirrors and PyPI;
+# - haproxy is the local cloud's load balancer (localcloud.load_balancer runs its own haproxy process with
+#   its own configuration; Debian's haproxy service, with no listener in its default configuration, is
+#   not used).
 packages=(
     podman crun conmon netavark aardvark-dns iptables catatonit
     debootstrap
     chromium
     openssh-client iproute2 iputils-ping curl ca-certificates
+    haproxy
 )
 missing=()
 for pkg in "${packages[@]}"; do
