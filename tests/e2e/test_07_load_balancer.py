@@ -47,16 +47,17 @@ class Traffic:
 
     def _read(self) -> None:
         while not self.stop.is_set():
+            started = time.monotonic()  # failures are told apart by when their request was sent
             try:
                 response = requests.get(LB_URL, timeout=10, headers={"Connection": "close"})
                 page = parse(response.status_code, response.text)
                 if response.status_code == 200 and page.served_by:
                     self.served[page.served_by] += 1
-                    self.log.append((time.monotonic(), page.served_by))
+                    self.log.append((started, page.served_by))
                 else:
-                    self.failures.append((time.monotonic(), f"{response.status_code}"))
+                    self.failures.append((started, f"{response.status_code}"))
             except requests.RequestException as exc:
-                self.failures.append((time.monotonic(), f"{type(exc).__name__} {exc}"[:200]))
+                self.failures.append((started, f"{type(exc).__name__} {exc}"[:200]))
             time.sleep(self.pause)
 
     def __enter__(self) -> Traffic:
@@ -157,7 +158,11 @@ def test_a_killed_host_is_taken_out_by_the_health_check(balanced: list[Host]) ->
             assert _health()[victim.instance_id] == "unhealthy", _health()
             settled = time.monotonic()
             time.sleep(15)
-        print(f"killed host reported unhealthy after {detected:.1f} s")
+        print(
+            f"killed host reported unhealthy after {detected:.1f} s; "
+            f"{len([f for f in traffic.failures if f[0] <= settled])} failed requests sent before that"
+        )
+        # Requests sent once the health check took the host out: none failed, none went to it.
         after = [f for f in traffic.failures if f[0] > max(settled, killed_at + DETECTION_WINDOW)]
         assert after == [], after[:20]
         assert victim.instance_id not in {served for t, served in traffic.log if t > settled}
