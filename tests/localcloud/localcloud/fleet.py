@@ -29,6 +29,7 @@ import subprocess
 from pathlib import Path
 
 from . import awsenv, moto_server, target_health
+from .haproxy import Process
 from .instance_runner import LABEL as HOST_LABEL
 from .network import Network
 from .processes import Service, ServiceError, listener_pids, module_pids, terminate
@@ -225,6 +226,8 @@ def down() -> None:
             log(f"{service.name} stopped")
         if service is runner:
             remove_hosts()
+    # A load balancer follower killed outright leaves its HAProxy holding the listener: found by pid file.
+    Process(LB_STATE / "haproxy.cfg", LB_STATE / "haproxy.log").stop_leftover()
     remove_bridge_pod()
 
 
