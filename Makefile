@@ -9,7 +9,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STATE := .localcloud
-ROLES := visitor_board_table visitor_board_secret visitor_board_iam visitor_board_ec2 visitor_board_app visitor_board_front visitor_board_tls
+ROLES := visitor_board_table visitor_board_secret visitor_board_iam visitor_board_ec2 visitor_board_lb visitor_board_app visitor_board_front visitor_board_tls
 
 export PATH := $(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1

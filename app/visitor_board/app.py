@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import aws
+from .badge import badge_for
 from .bodylimit import BodyLimit
 from .config import Config, load_config
 from .cursor import CursorCodec
@@ -111,7 +112,12 @@ def create_app(config: Config | None = None, options: StartupOptions | None = No
     @app.context_processor
     def page_globals() -> dict[str, object]:
         source: IdentitySource = app.extensions["visitor_board.identity"]
-        return {"identity": source.current(), "release": app.config["RELEASE_VERSION"]}
+        identity = source.current()
+        return {
+            "identity": identity,
+            "badge": badge_for(identity.instance_id),
+            "release": app.config["RELEASE_VERSION"],
+        }
 
     # Outermost, so a chunked body is measured before anything reads it.
     app.wsgi_app = BodyLimit(app.wsgi_app, MAX_CONTENT_LENGTH)  # type: ignore[method-assign]

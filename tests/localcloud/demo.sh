@@ -25,6 +25,8 @@ up)
     python -m localcloud.fleet status | grep -E '^  i-' | awk '{print "  " $3 "   (" $1 ")"}'
     echo "Their certificates come from the local ACME CA (pebble), whose root no browser trusts; to check one:"
     echo "  curl -sk https://127.0.0.1:15000/roots/0 > .localcloud/acme/root.pem; curl --cacert .localcloud/acme/root.pem https://<address>/"
+    echo "Through the load balancer (with visitor_board_load_balancer: true; HAProxy following moto's ALB):"
+    python -m localcloud.fleet status | grep -E '^  load-balancer' | awk '{print "  " $NF}'
     echo "Stop everything with: make demo-down"
     ;;
 down)

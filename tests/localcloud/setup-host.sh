@@ -23,12 +23,16 @@ fi
 # - ssh reaches the test hosts; iproute2 for `ip` (bridges, routes); iputils-ping for the network smoke
 #   check below; curl for probes; ca-certificates for https mirrors and PyPI;
 # - pebble is the local ACME CA (localcloud.acme) the hosts get their certificates from.
+# - haproxy is the local cloud's load balancer (localcloud.load_balancer runs its own haproxy process with
+#   its own configuration; Debian's haproxy service, with no listener in its default configuration, is
+#   not used).
 packages=(
     podman crun conmon netavark aardvark-dns iptables catatonit
     debootstrap
     chromium
     openssh-client iproute2 iputils-ping curl ca-certificates
     pebble
+    haproxy
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -33,6 +33,7 @@ IAM_OK = {
     "visitor_board_iam_table_name": "workshop_messages",
     "visitor_board_iam_secret_parameter": "/vb/test/key",
 }
+LB_OK = {"visitor_board_lb_region": "eu-north-1"}
 
 
 class Trap:
@@ -192,6 +193,85 @@ CASES = [
         ["visitor_board_ec2_image_id"],
         id="ec2-image-id-trailing-newline",
     ),
+    pytest.param(
+        "visitor_board_ec2",
+        {**EC2_OK, "visitor_board_ec2_web_source_security_group": "visitor-board-lb"},
+        ["visitor_board_ec2_web_source_security_group", "(empty or sg-...)"],
+        id="ec2-web-source-not-a-group-id",
+    ),
+    # The load balancer: names, health check settings, subnets, certificate and networks.
+    *[
+        pytest.param("visitor_board_lb", {**LB_OK, **bad}, wanted, id=f"lb-{case}")
+        for case, bad, wanted in [
+            (
+                "name-too-long",
+                {"visitor_board_lb_name": "x" * 33},
+                ["visitor_board_lb_name='" + "x" * 33 + "' is not a valid ELBv2 name"],
+            ),
+            (
+                "name-underscore",
+                {"visitor_board_lb_name": "visitor_board"},
+                ["visitor_board_lb_name='visitor_board' is not a valid"],
+            ),
+            (
+                "name-trailing-newline",
+                {"visitor_board_lb_name": "board\n"},
+                ["visitor_board_lb_name=", "is not a valid ELBv2 name"],
+            ),
+            (
+                "target-group-hyphen-end",
+                {"visitor_board_lb_target_group_name": "board-"},
+                ["visitor_board_lb_target_group_name='board-'"],
+            ),
+            (
+                "interval-too-short",
+                {"visitor_board_lb_health_check_interval": 2},
+                ["visitor_board_lb_health_check_interval", "5-300 s"],
+            ),
+            (
+                "timeout-not-below-interval",
+                {"visitor_board_lb_health_check_interval": 5, "visitor_board_lb_health_check_timeout": 5},
+                ["below the interval (got 5 and 5)"],
+            ),
+            (
+                "threshold-one",
+                {"visitor_board_lb_healthy_threshold": 1},
+                ["visitor_board_lb_unhealthy_threshold 2-10 (got 1 and 2)"],
+            ),
+            (
+                "delay-negative",
+                {"visitor_board_lb_deregistration_delay": -1},
+                ["visitor_board_lb_deregistration_delay 0-3600 s (got -1)"],
+            ),
+            (
+                "interval-not-a-number",
+                {"visitor_board_lb_health_check_interval": "often"},
+                ["visitor_board_lb_health_check_interval", "int"],
+            ),
+            (
+                "path-relative",
+                {"visitor_board_lb_health_check_path": "readyz"},
+                ["a path starting with / (got 'readyz')"],
+            ),
+            ("one-subnet", {"visitor_board_lb_subnet_ids": ["subnet-0123abcd"]}, ["at least two subnet ids"]),
+            (
+                "subnet-not-an-id",
+                {"visitor_board_lb_subnet_ids": ["subnet-0123abcd", "my-subnet"]},
+                ["at least two subnet ids"],
+            ),
+            (
+                "certificate-not-an-arn",
+                {"visitor_board_lb_certificate_arn": "my-cert"},
+                ["an ACM certificate ARN", "got 'my-cert'"],
+            ),
+            (
+                "ingress-not-a-cidr",
+                {"visitor_board_lb_ingress_cidrs": ["anywhere"]},
+                ["visitor_board_lb_ingress_cidrs IPv4"],
+            ),
+            ("same-ports", {"visitor_board_lb_https_port": 80}, ["HTTP and HTTPS different"]),
+        ]
+    ],
 ]
 
 

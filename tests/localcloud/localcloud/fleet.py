@@ -11,7 +11,9 @@
   - the metadata stand-in at http://172.31.0.1:1338 (and its boot endpoint for cloud-init at :1339);
   - the ACME CA (localcloud.acme: pebble, shaped like Let's Encrypt) at https://172.31.0.1:14000/dir, its
     listener certificate in acme/listener.pem and its issuing root at https://127.0.0.1:15000/roots/0;
-  - the instance runner that boots one systemd host container per running instance.
+  - the instance runner that boots one systemd host container per running instance;
+  - the load balancer at http://172.31.0.1:8080: HAProxy following moto's ELBv2 (localcloud.load_balancer),
+    the address that stands for an Application Load Balancer's DNS name.
 `down` stops all of it (hosts first). `status` prints what runs and each host's URL.
 
 State (pids, logs, the SSH key) lives in .localcloud/ of the current directory (the repository, when run
@@ -28,7 +30,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from . import awsenv, moto_server
+from . import awsenv, moto_server, target_health
+from .haproxy import Process
 from .instance_runner import LABEL as HOST_LABEL
 from .network import Network
 from .ports import port_open
@@ -47,6 +50,9 @@ ACME_PORT = 14000
 MOTO_URL = f"http://{GATEWAY}:{MOTO_PORT}"
 IMDS_URL = f"http://{GATEWAY}:{IMDS_PORT}"
 ACME_DIRECTORY = f"https://{GATEWAY}:{ACME_PORT}/dir"
+LB_PORT = 8080
+LB_URL = f"http://{GATEWAY}:{LB_PORT}/"
+LB_STATE = STATE / "lb"
 IMAGE = "localhost/visitor-board-host:bookworm"
 # The pause pod that holds the bridge sits at 172.31.255.254, outside every default subnet moto hands out.
 FLEET_NETWORK = Network(NETWORK, SUBNET)
@@ -85,6 +91,22 @@ SERVICES = (
         ("--moto", MOTO_URL, "--region", REGION, "--image", IMAGE, "--metadata-address", GATEWAY),
         STATE,
     ),
+    Service(
+        "load-balancer",
+        "load_balancer",
+        (
+            "--listen",
+            f"{GATEWAY}:{LB_PORT}",
+            "--moto",
+            MOTO_URL,
+            "--region",
+            REGION,
+            "--state",
+            str(LB_STATE),
+        ),
+        STATE,
+        (GATEWAY, LB_PORT),
+    ),
 )
 
 
@@ -97,8 +119,13 @@ def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def service_env() -> dict[str, str]:
-    """The fleet's own services: fake keys, and moto loaded with the Debian AMI catalogue."""
-    return awsenv.fake_aws_env(MOTO_AMIS_PATH=str(moto_server.AMIS_PATH), PYTHONUNBUFFERED="1")
+    """The fleet's own services: fake keys, moto loaded with the Debian AMI catalogue and answering target
+    health from the load balancer's report."""
+    return awsenv.fake_aws_env(
+        MOTO_AMIS_PATH=str(moto_server.AMIS_PATH),
+        PYTHONUNBUFFERED="1",
+        **{target_health.ENV: str(LB_STATE / "target-health.json")},
+    )
 
 
 # --- network --------------------------------------------------------------------------------------------
@@ -198,8 +225,8 @@ def down() -> None:
     """Stops the fleet, also one started from another checkout (another state directory): the network,
     its addresses and ports are one per machine, so its services are found by their command lines too."""
     # The instance runner first, so it does not boot again what is being removed.
-    runner, *others = SERVICES[::-1]
-    for service in (runner, *others):
+    runner = next(s for s in SERVICES if s.module == "instance_runner")
+    for service in (runner, *(s for s in SERVICES[::-1] if s is not runner)):
         stopped = service.stop()
         strays = (
             listener_pids(*service.listen, service.module)
@@ -213,6 +240,8 @@ def down() -> None:
             log(f"{service.name} stopped")
         if service is runner:
             remove_hosts()
+    # A load balancer follower killed outright leaves its HAProxy holding the listener: found by pid file.
+    Process(LB_STATE / "haproxy.cfg", LB_STATE / "haproxy.log").stop_leftover()
     remove_bridge_pod()
 
 
