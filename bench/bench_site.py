@@ -44,7 +44,7 @@ INSTALL_TASKS = re.compile(r"wheelhouse|release venv|Install the app and its pin
 _BANNER = re.compile(r"^(TASK|RUNNING HANDLER) \[(.+?)\] \*+|^PLAY RECAP")
 _DURATION = re.compile(r"\((\d+):(\d\d):(\d\d\.\d+)\)")
 # profile_tasks' stamp line: "(<previous task's duration>)   <elapsed since the start>".
-_ELAPSED = re.compile(r"\)\s+(\d+):(\d\d):(\d\d\.\d+) \*+$")
+_ELAPSED = re.compile(r"\)\s+(\d+):(\d\d):(\d\d\.\d+) \*+\s*$")
 _PLAY = re.compile(r"^PLAY \[(.+?)\] \*+")
 PROFILE = {
     "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
@@ -250,28 +250,29 @@ def bench_scale(sizes: list[int]) -> None:
 
 
 def play_durations(output: str) -> dict[str, float]:
-    """Seconds per play (summed over serial batches), from profile_tasks' elapsed-time stamps."""
-    totals: dict[str, float] = {}
-    current: str | None = None
-    start = last = 0.0
-    lines = output.splitlines()
-    for i, line in enumerate(lines):
+    """Seconds per play (summed over serial batches), from profile_tasks' elapsed-time stamps.
+
+    A stamp after a task banner is the time since the run started, taken when that task starts; a play
+    (or serial batch) lasts from its first stamp to the first stamp of the next one, the last one to the
+    final stamp (the recap's)."""
+    starts: list[tuple[str, float]] = []
+    pending: str | None = None
+    final = 0.0
+    for line in output.splitlines():
         play = _PLAY.match(line)
+        if play:
+            pending = play.group(1)
+            continue
         stamp = _ELAPSED.search(line)
         if stamp:
             hours, minutes, seconds = stamp.groups()
-            last = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-        if play or line.startswith("PLAY RECAP"):
-            if current is not None:
-                totals[current] = totals.get(current, 0.0) + last - start
-            current = play.group(1) if play else None
-            # The next stamp (the play's first task) is where its time starts.
-            for following in lines[i + 1 : i + 6]:
-                found = _ELAPSED.search(following)
-                if found:
-                    h, m, sec = found.groups()
-                    start = int(h) * 3600 + int(m) * 60 + float(sec)
-                    break
+            final = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            if pending is not None:
+                starts.append((pending, final))
+                pending = None
+    totals: dict[str, float] = {}
+    for (name, start), (_, end) in zip(starts, [*starts[1:], ("", final)], strict=True):
+        totals[name] = totals.get(name, 0.0) + end - start
     return totals
 
 
