@@ -29,6 +29,8 @@ AMI_PACKAGES = {
     "python3-apt",
     "curl",
     "ca-certificates",
+    # ca-certificates depends on it, so every Debian image has it (the TLS role lists it all the same).
+    "openssl",
     "iproute2",
     "procps",
     "locales",
