@@ -53,6 +53,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/readyz" and not self.server.ready:
             status, body = 503, b"not ready"
+        elif self.path == "/missing":
+            status, body = 404, b"no such page"
         else:
             if self.path.startswith("/slow"):
                 time.sleep(3)
@@ -238,3 +240,14 @@ def test_haproxy_reaches_targets_at_their_private_addresses_only(cloud: Cloud) -
         assert f" {instance['PrivateIpAddress']} " in config
         if instance.get("PublicIpAddress"):
             assert instance["PublicIpAddress"] not in config
+
+
+def test_new_health_check_settings_reload_haproxy_and_apply(cloud: Cloud) -> None:
+    ids = sorted(cloud.targets)
+    cloud.register(*ids)
+    cloud.wait_for(dict.fromkeys(ids, "healthy"))
+    cloud.elb.modify_target_group(TargetGroupArn=cloud.target_group, HealthCheckPath="/missing")
+    cloud.wait_for(dict.fromkeys(ids, "unhealthy"))
+    cloud.elb.modify_target_group(TargetGroupArn=cloud.target_group, HealthCheckPath="/readyz")
+    cloud.wait_for(dict.fromkeys(ids, "healthy"))
+    assert cloud.served_by(4) == dict.fromkeys(ids, 2)

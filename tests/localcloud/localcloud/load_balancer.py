@@ -205,6 +205,9 @@ class Follower:
                 self.api.command(f"set server {BACKEND}/{name} state drain")
             elif member.enabled:
                 self.api.command(f"set server {BACKEND}/{name} state ready")
+            else:
+                # Still to pass its checks: a server read from the configuration starts as if it had.
+                self.api.command(f"set server {BACKEND}/{name} health down")
         LOG.info("haproxy reloaded: %s", self.desired.settings)
 
     # --- one pass ---------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ loads through it show every instance; a post through it is visible through it an
 update under traffic through it fails no request; a killed host is taken out by the health check and no
 request fails after the detection window; the count goes 3 -> 4 -> 2 under traffic with no failed request.
 All traffic goes to the fleet's own addresses, bounded in count and time.
+
+It runs last on the session fleet (file name): it leaves two instances behind the load balancer.
 """
 
 from __future__ import annotations
