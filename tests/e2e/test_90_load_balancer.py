@@ -116,6 +116,24 @@ def test_30_page_loads_through_the_one_address_show_every_instance(balanced: lis
     assert set(served) == {h.instance_id for h in balanced}, served
 
 
+def test_the_front_trusts_x_forwarded_for_from_the_load_balancer_subnets_only(balanced: list[Host]) -> None:
+    """Per-visitor limits count visitors, not the load balancer's nodes: nginx takes the visitor's address
+    from X-Forwarded-For, trusted from the load balancer's subnets and nowhere else."""
+    subnets = sorted(
+        s["CidrBlock"]
+        for s in aws("ec2").describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+            "Subnets"
+        ]
+    )
+    for host in balanced:
+        conf = host.ssh("sudo cat /etc/nginx/nginx.conf")
+        trusted = sorted(
+            line.split()[1].rstrip(";") for line in conf.splitlines() if "set_real_ip_from" in line
+        )
+        assert trusted == subnets, f"{host.instance_id}: {trusted}"
+        assert "real_ip_header X-Forwarded-For;" in conf
+
+
 def test_a_post_through_it_is_visible_through_it_and_on_each_host(balanced: list[Host]) -> None:
     text = f"through the load balancer {uuid.uuid4().hex[:8]}"
     assert Visitor(LB_ADDRESS).post("lb", text)
