@@ -138,6 +138,8 @@ def test_cookies_are_secure_over_https_and_posting_works(hosts: list[Host], root
     visitor = Visitor(hosts[1].address)
     visitor.base = f"https://{hosts[1].address}"
     visitor.http.verify = str(root)
+    # A REQUESTS_CA_BUNDLE in the environment would override the session's verify (requests' rule).
+    visitor.http.trust_env = False
     # As a browser sends it on a same-origin form post (the app's Referrer-Policy is same-origin): over
     # https the CSRF check also requires a Referer of the same origin.
     visitor.http.headers["Referer"] = visitor.base + "/"
