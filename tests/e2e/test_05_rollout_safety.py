@@ -56,7 +56,14 @@ def _broken_release(tmp_path: Path, version: str, host_name: str, how: str) -> P
     (how='not-ready') or fails at import, so gunicorn cannot boot a worker (how='import')."""
     source = _release(tmp_path, version)
     views = source / "visitor_board" / "views.py"
-    text = "import socket as _test_socket\n" + views.read_text()
+    # After `from __future__ import annotations`, which must stay the module's first statement.
+    text, count = re.subn(
+        r"(?m)^from __future__ import annotations\n",
+        "from __future__ import annotations\nimport socket as _test_socket\n",
+        views.read_text(),
+        count=1,
+    )
+    assert count == 1, "views.py no longer starts with the __future__ import; update this test"
     if how == "not-ready":
         text, count = re.subn(
             r"ready = _store\(\)\.is_ready\(\)",
