@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from localfleet import Host, PlaybookRun, aws, fleet_cli, run_site
+from localfleet import Host, PlaybookRun, fleet_cli, run_site, running_hosts
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +56,6 @@ def first_run(local_fleet: None) -> PlaybookRun:
 @pytest.fixture(scope="session")
 def hosts(first_run: PlaybookRun) -> list[Host]:
     """The app's instances, in the order of their addresses (host 1 is the first batch's)."""
-    found = []
-    for reservation in aws("ec2").describe_instances(
-        Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
-    )["Reservations"]:
-        for item in reservation["Instances"]:
-            found.append(
-                Host(item["InstanceId"], item["PrivateIpAddress"], item["IamInstanceProfile"]["Arn"])
-            )
-    found.sort(key=lambda h: tuple(int(p) for p in h.address.split(".")))
+    found = running_hosts()
     assert len(found) == 3, found
     return found

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import boto3
 
@@ -21,7 +23,7 @@ os.environ.setdefault("VB_LOCALCLOUD_DIR", str(REPO / ".localcloud"))
 from localcloud import fleet  # noqa: E402
 from localcloud.playbook import PlaybookRun, run_playbook  # noqa: E402
 
-__all__ = ["Host", "PlaybookRun", "aws", "fleet", "fleet_cli", "run_site"]
+__all__ = ["Background", "Host", "PlaybookRun", "aws", "fleet", "fleet_cli", "run_site", "running_hosts"]
 ARTIFACTS = REPO / "tests" / "artifacts" / "e2e"
 
 
@@ -72,3 +74,35 @@ def aws(service: str):
 
 def fleet_cli(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "localcloud.fleet", *args], cwd=REPO, check=True, timeout=900)
+
+
+def running_hosts() -> list[Host]:
+    """Every running instance moto knows, in the order of their addresses."""
+    found = []
+    for reservation in aws("ec2").describe_instances(
+        Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]:
+        for item in reservation["Instances"]:
+            found.append(
+                Host(item["InstanceId"], item["PrivateIpAddress"], item["IamInstanceProfile"]["Arn"])
+            )
+    return sorted(found, key=lambda h: tuple(int(p) for p in h.address.split(".")))
+
+
+class Background:
+    """Client threads for the length of a `with` block: a subclass puts its workers in `threads`, each
+    looping until `stop` is set; leaving the block sets it and waits for them."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def __enter__(self) -> Self:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()

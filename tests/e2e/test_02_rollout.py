@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 from board import Visitor
-from localfleet import REPO, Host, run_site
+from localfleet import REPO, Background, Host, run_site
 
 GOOD = "1.0.1"
 BROKEN = "1.0.2"
@@ -36,12 +36,12 @@ def _version(host: Host) -> str:
     return requests.get(f"http://{host.address}/healthz", timeout=10).json()["version"]
 
 
-class Traffic:
+class Traffic(Background):
     """Clients that keep requesting every host's board (and optionally posting) while a rollout runs."""
 
     def __init__(self, hosts: list[Host], post: bool = False) -> None:
         self.hosts, self.post = hosts, post
-        self.stop = threading.Event()
+        super().__init__()
         self.requests: Counter[str] = Counter()
         self.failures: list[str] = []
         self.acknowledged: list[str] = []
@@ -73,16 +73,6 @@ class Traffic:
                 self.acknowledged.append(text)
             i += 1
             time.sleep(0.5)
-
-    def __enter__(self) -> Traffic:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
 
 
 def test_rolling_update_serves_every_request_and_ends_on_the_new_version(

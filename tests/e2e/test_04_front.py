@@ -20,7 +20,7 @@ import requests
 import yaml
 from board import Visitor
 from localcloud import fleet
-from localfleet import REPO, Host, run_site
+from localfleet import REPO, Background, Host, run_site
 from test_02_rollout import Traffic, _release, _version
 
 FRONT_DEFAULTS = yaml.safe_load((REPO / "roles/visitor_board_front/defaults/main.yml").read_text())
@@ -31,7 +31,7 @@ ATTACK_SECONDS = 30
 VISITOR_DEADLINE = 1.0
 
 
-class SlowClients:
+class SlowClients(Background):
     """STALLED connections that send part of a request and stop, DRIPPING ones that send a byte a second.
 
     nginx closes them after its header timeout; they reconnect at once, so the pressure holds for the
@@ -40,11 +40,11 @@ class SlowClients:
 
     def __init__(self, address: str) -> None:
         self.address = address
-        self.stop = threading.Event()
+        super().__init__()
         self.opened = 0
         self.closed_by_server = 0
         self.selector = selectors.DefaultSelector()
-        self.thread = threading.Thread(target=self._run)
+        self.threads = [threading.Thread(target=self._run)]
 
     def _open(self, kind: str) -> None:
         sock = socket.create_connection((self.address, 80), timeout=5)
@@ -79,14 +79,6 @@ class SlowClients:
                             pass
         for key in list(self.selector.get_map().values()):
             key.fileobj.close()
-
-    def __enter__(self) -> SlowClients:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 def test_slow_clients_cost_nginx_not_the_app(hosts: list[Host]) -> None:

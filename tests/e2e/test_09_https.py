@@ -23,7 +23,7 @@ import requests
 from board import Visitor
 from cryptography import x509
 from localcloud import acme, fleet
-from localfleet import Host, PlaybookRun, run_site
+from localfleet import Background, Host, PlaybookRun, run_site
 
 HTTPS_ON = ("-e", json.dumps({"visitor_board_https": True}))
 LIVE = "/etc/letsencrypt/live/visitor-board"
@@ -151,16 +151,16 @@ def test_cookies_are_secure_over_https_and_posting_works(hosts: list[Host], root
     assert text in visitor.board().texts
 
 
-class HttpsTraffic:
+class HttpsTraffic(Background):
     """Visitors requesting GET / over https on one host, a new connection per request, until stopped."""
 
     def __init__(self, address: str, root: Path) -> None:
         self.address, self.root = address, root
-        self.stop = threading.Event()
+        super().__init__()
         self.count = 0
         self.failures: list[str] = []
         self.serials: set[int] = set()
-        self.thread = threading.Thread(target=self._run)
+        self.threads = [threading.Thread(target=self._run)]
 
     def _run(self) -> None:
         while not self.stop.is_set():
@@ -177,14 +177,6 @@ class HttpsTraffic:
             if status != 200:
                 self.failures.append(f"{time.strftime('%H:%M:%S')} {status}")
             time.sleep(0.05)
-
-    def __enter__(self) -> HttpsTraffic:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 def test_renewal_serves_the_new_certificate_with_no_failed_request(hosts: list[Host], root: Path) -> None:

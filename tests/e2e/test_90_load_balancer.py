@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 from board import Visitor, parse
-from localfleet import Host, PlaybookRun, aws, fleet, run_site
+from localfleet import Background, Host, PlaybookRun, aws, fleet, run_site, running_hosts
 from test_02_rollout import _release
 
 LB_ADDRESS = f"{fleet.GATEWAY}:{fleet.LB_PORT}"
@@ -36,11 +36,11 @@ DETECTION_WINDOW = UNHEALTHY * INTERVAL + TIMEOUT + 2
 LB_ON = json.dumps({"visitor_board_load_balancer": True})
 
 
-class Traffic:
+class Traffic(Background):
     """Visitors loading the board through the load balancer (a new connection each) until stopped."""
 
     def __init__(self, clients: int = 2, pause: float = 0.1) -> None:
-        self.stop = threading.Event()
+        super().__init__()
         self.pause = pause
         self.served: Counter[str] = Counter()
         self.log: list[tuple[float, str]] = []
@@ -62,34 +62,12 @@ class Traffic:
                 self.failures.append((started, f"{type(exc).__name__} {exc}"[:200]))
             time.sleep(self.pause)
 
-    def __enter__(self) -> Traffic:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
-
 
 def _health() -> dict[str, str]:
     elb = aws("elbv2")
     group = elb.describe_target_groups(Names=["visitor-board-demo"])["TargetGroups"][0]["TargetGroupArn"]
     found = elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
     return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in found}
-
-
-def _running() -> list[Host]:
-    found = []
-    for reservation in aws("ec2").describe_instances(
-        Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
-    )["Reservations"]:
-        for item in reservation["Instances"]:
-            found.append(
-                Host(item["InstanceId"], item["PrivateIpAddress"], item["IamInstanceProfile"]["Arn"])
-            )
-    return sorted(found, key=lambda h: h.instance_id)
 
 
 def _ok(result: PlaybookRun) -> None:
@@ -197,12 +175,12 @@ def test_a_killed_host_is_taken_out_by_the_health_check(balanced: list[Host]) ->
 
 
 def test_instance_count_3_to_4_to_2_under_traffic_fails_no_request(balanced: list[Host]) -> None:
-    before = {h.instance_id for h in _running()}
+    before = {h.instance_id for h in running_hosts()}
     with Traffic() as traffic:
         grown = run_site("22-lb-count-4", "-e", LB_ON, "-e", "visitor_board_instance_count=4")
     _ok(grown)
     assert traffic.failures == [], traffic.failures[:20]
-    four = {h.instance_id for h in _running()}
+    four = {h.instance_id for h in running_hosts()}
     assert len(four) == 4 and before < four
     (new,) = four - before
     assert _health() == dict.fromkeys(four, "healthy")
@@ -212,7 +190,7 @@ def test_instance_count_3_to_4_to_2_under_traffic_fails_no_request(balanced: lis
         shrunk = run_site("23-lb-count-2", "-e", LB_ON, "-e", "visitor_board_instance_count=2")
     _ok(shrunk)
     assert traffic.failures == [], traffic.failures[:20]
-    two = {h.instance_id for h in _running()}
+    two = {h.instance_id for h in running_hosts()}
     assert len(two) == 2 and two < four
     # Each removed instance was drained before it was terminated.
     for removed in four - two:

@@ -7,25 +7,13 @@ subnets, an IPv6 prefix) are the positive control.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from roles_support import run_preflight as role_preflight
 
-REPO = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "ansible-playbook"
-
-PLAYBOOK = """\
-- name: visitor_board_front preflight
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  roles:
-    - role: visitor_board_front
-"""
 FACTS: dict[str, Any] = {
     "distribution": "Debian",
     "distribution_major_version": "12",
@@ -37,35 +25,7 @@ FACTS: dict[str, Any] = {
 
 
 def run_preflight(tmp_path: Path, extra: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    playbook = tmp_path / "preflight.yml"
-    playbook.write_text(PLAYBOOK)
-    extra_vars = tmp_path / "vars.json"
-    extra_vars.write_text(json.dumps({**extra, "ansible_facts": FACTS}))
-    # An empty config of the test's own: the repository's ansible.cfg (fact cache, inventory) stays out.
-    config = tmp_path / "ansible.cfg"
-    config.write_text("[defaults]\n")
-    env = {
-        **os.environ,
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_CONFIG": str(config),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
-    }
-    return subprocess.run(
-        [
-            str(ANSIBLE_PLAYBOOK),
-            *("-i", "localhost,", "--check", "--tags", "visitor_board_front_preflight"),
-            *("-e", f"@{extra_vars}", str(playbook)),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    return role_preflight(tmp_path, "visitor_board_front", {**extra, "ansible_facts": FACTS})
 
 
 @pytest.mark.parametrize(

@@ -6,25 +6,13 @@ check mode against localhost; a valid set of variables is the positive control.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "ansible-playbook"
-
-PLAYBOOK = """\
-- name: visitor_board_tls preflight
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  roles:
-    - role: visitor_board_tls
-"""
+from roles_support import flat
+from roles_support import run_preflight as role_preflight
 
 GOOD: dict[str, Any] = {
     "visitor_board_tls_address": "203.0.113.10",
@@ -33,44 +21,7 @@ GOOD: dict[str, Any] = {
 
 
 def run_preflight(tmp_path: Path, extra: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    playbook = tmp_path / "preflight.yml"
-    playbook.write_text(PLAYBOOK)
-    extra_vars = tmp_path / "vars.json"
-    extra_vars.write_text(json.dumps({**GOOD, **extra}))
-    config = tmp_path / "ansible.cfg"
-    config.write_text("[defaults]\n")
-    env = {
-        **os.environ,
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_CONFIG": str(config),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
-    }
-    return subprocess.run(
-        [
-            str(ANSIBLE_PLAYBOOK),
-            "-i",
-            "localhost,",
-            "--check",
-            "--tags",
-            "visitor_board_tls_preflight",
-            "-e",
-            f"@{extra_vars}",
-            str(playbook),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
-
-
-def flat(output: str) -> str:
-    return " ".join(output.split())
+    return role_preflight(tmp_path, "visitor_board_tls", {**GOOD, **extra})
 
 
 @pytest.mark.parametrize(

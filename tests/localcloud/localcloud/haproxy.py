@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .processes import stop_process
 
 BACKEND = "targets"
 
@@ -184,12 +184,6 @@ class Process:
         (it would hold the listener's port)."""
         try:
             pid = int(self.pidfile.read_text().split()[0])
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError, IndexError):
             return
-        if str(self.config).encode() not in argv:
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        stop_process(pid, str(self.config))

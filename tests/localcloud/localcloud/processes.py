@@ -111,16 +111,25 @@ class Service:
         return True
 
 
-def is_module_process(pid: int, module: str) -> bool:
-    """True while `pid` runs `python -m localcloud.<module>`."""
+def runs_with(pid: int, argument: str) -> bool:
+    """True while `pid` runs with `argument` as one of its command-line arguments."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return f"localcloud.{module}".encode() in argv
+    return argument.encode() in argv
 
 
-def terminate(pid: int, module: str, timeout: float = 10.0) -> None:
+def is_module_process(pid: int, module: str) -> bool:
+    """True while `pid` runs `python -m localcloud.<module>`."""
+    return runs_with(pid, f"localcloud.{module}")
+
+
+def stop_process(pid: int, argument: str, timeout: float = 10.0) -> None:
+    """SIGTERM to `pid` while it runs with `argument` (a pid re-used by another program is left alone);
+    SIGKILL after `timeout` seconds."""
+    if not runs_with(pid, argument):
+        return
     # SIGCONT first: a test may have paused the process (SIGSTOP); a stopped process never handles SIGTERM.
     for sig in (signal.SIGCONT, signal.SIGTERM):
         try:
@@ -128,10 +137,15 @@ def terminate(pid: int, module: str, timeout: float = 10.0) -> None:
         except ProcessLookupError:
             return
     deadline = time.monotonic() + timeout
-    while is_module_process(pid, module) and time.monotonic() < deadline:
+    while runs_with(pid, argument) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if is_module_process(pid, module):
+    if runs_with(pid, argument):
         os.kill(pid, signal.SIGKILL)
+
+
+def terminate(pid: int, module: str, timeout: float = 10.0) -> None:
+    """stop_process for a `python -m localcloud.<module>` process."""
+    stop_process(pid, f"localcloud.{module}", timeout)
 
 
 def listener_pids(host: str, port: int, module: str) -> list[int]:
