@@ -150,7 +150,8 @@ def test_unchanged_hosts_are_skipped_by_fingerprint(first_run: PlaybookRun, host
         assert f"TASK [{role} : {task}" not in again.output, f"{role} ran in full on an unchanged host"
     # The app role records two fingerprints (its configuration's, then the whole run's), the front one.
     for host in hosts:
-        for path, count in (("/opt/visitor-board/.applied", 2), ("/etc/nginx/.visitor-board-front.applied", 1)):
+        records = {"/opt/visitor-board/.applied": 2, "/etc/nginx/.visitor-board-front.applied": 1}
+        for path, count in records.items():
             applied = host.ssh(f"sudo cat {path}").split()
             assert len(applied) == count, f"{host.instance_id}: {path} holds {applied!r}"
             assert all(re.fullmatch(r"[0-9a-f]{40,}", fp) for fp in applied), applied
