@@ -7,14 +7,21 @@ same that `make demo` and the benchmarks use.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
+import time
+import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 import boto3
+import requests
+from board import Visitor
 
 REPO = Path(__file__).resolve().parents[2]
 # The fleet's state (its SSH key, logs) is the repository's, whatever directory pytest was started in.
@@ -23,7 +30,19 @@ os.environ.setdefault("VB_LOCALCLOUD_DIR", str(REPO / ".localcloud"))
 from localcloud import fleet  # noqa: E402
 from localcloud.playbook import PlaybookRun, run_playbook  # noqa: E402
 
-__all__ = ["Background", "Host", "PlaybookRun", "aws", "fleet", "fleet_cli", "run_site", "running_hosts"]
+__all__ = [
+    "Background",
+    "Host",
+    "PlaybookRun",
+    "Traffic",
+    "aws",
+    "fleet",
+    "fleet_cli",
+    "make_release",
+    "run_site",
+    "running_hosts",
+    "served_version",
+]
 ARTIFACTS = REPO / "tests" / "artifacts" / "e2e"
 
 
@@ -106,3 +125,61 @@ class Background:
         self.stop.set()
         for thread in self.threads:
             thread.join()
+
+
+def make_release(source: Path, version: str) -> Path:
+    """A copy of app/ under SOURCE that is a new release: only its version differs (the package version is
+    the release). Returns the copy's directory, for visitor_board_app_source_dir."""
+    target = source / f"app-{version}"
+    shutil.copytree(
+        REPO / "app", target, ignore=shutil.ignore_patterns("*.egg-info", "build", "dist", "__pycache__")
+    )
+    pyproject = target / "pyproject.toml"
+    text, count = re.subn(r'(?m)^version = "[^"]+"$', f'version = "{version}"', pyproject.read_text())
+    assert count == 1
+    pyproject.write_text(text)
+    return target
+
+
+def served_version(host: Host) -> str:
+    """The version HOST's live release reports on /healthz (through the front, port 80)."""
+    return requests.get(f"http://{host.address}/healthz", timeout=10).json()["version"]
+
+
+class Traffic(Background):
+    """Clients that keep requesting every host's board (and optionally posting) while a rollout runs."""
+
+    def __init__(self, hosts: list[Host], post: bool = False) -> None:
+        self.hosts, self.post = hosts, post
+        super().__init__()
+        self.requests: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self.acknowledged: list[str] = []
+        self.tag = uuid.uuid4().hex[:8]
+        self.threads = [threading.Thread(target=self._read, args=(h,)) for h in hosts]
+        if post:
+            self.threads += [threading.Thread(target=self._write, args=(h,)) for h in hosts]
+
+    def _read(self, host: Host) -> None:
+        # A new connection per request, as a stream of visitors makes them (a kept-alive connection that the
+        # server closes between requests is retried by browsers, not by requests).
+        while not self.stop.is_set():
+            try:
+                status = requests.get(
+                    f"http://{host.address}/", timeout=10, headers={"Connection": "close"}
+                ).status_code
+            except requests.RequestException as exc:
+                status = f"{type(exc).__name__} {exc}"[:200]
+            self.requests[host.instance_id] += 1
+            if status != 200:
+                self.failures.append(f"{time.strftime('%H:%M:%S')} {host.instance_id}: {status}")
+            time.sleep(0.25)
+
+    def _write(self, host: Host) -> None:
+        visitor, i = Visitor(host.address), 0
+        while not self.stop.is_set():
+            text = f"rollout {self.tag} {host.instance_id} {i}"
+            if visitor.post("rollout", text):
+                self.acknowledged.append(text)
+            i += 1
+            time.sleep(0.5)

@@ -21,8 +21,17 @@ from pathlib import Path
 
 import pytest
 from localcloud.playbook import ANSIBLE_PLAYBOOK, controller_env
-from localfleet import ARTIFACTS, REPO, Host, PlaybookRun, aws, run_site
-from test_02_rollout import Traffic, _release, _version
+from localfleet import (
+    ARTIFACTS,
+    REPO,
+    Host,
+    PlaybookRun,
+    Traffic,
+    aws,
+    make_release,
+    run_site,
+    served_version,
+)
 
 TABLE = "workshop_messages"
 LEASE_KEY = {"pk": {"S": "deploy-lease#visitor-board"}, "sk": {"S": "lease"}}
@@ -43,7 +52,7 @@ def _verdict(run: PlaybookRun) -> str:
 def _state(host: Host) -> dict[str, str]:
     """What the host serves and keeps: version answered through the front, live unit, links, releases."""
     return {
-        "version": _version(host),
+        "version": served_version(host),
         "unit": host.live_unit(),
         "current": host.ssh("readlink /opt/visitor-board/current").strip(),
         "previous": host.ssh("readlink /opt/visitor-board/previous || true").strip(),
@@ -54,7 +63,7 @@ def _state(host: Host) -> dict[str, str]:
 def _broken_release(tmp_path: Path, version: str, host_name: str, how: str) -> Path:
     """A release that is fine everywhere except on the host named `host_name`, where it is not ready
     (how='not-ready') or fails at import, so gunicorn cannot boot a worker (how='import')."""
-    source = _release(tmp_path, version)
+    source = make_release(tmp_path, version)
     views = source / "visitor_board" / "views.py"
     # After `from __future__ import annotations`, which must stay the module's first statement.
     text, count = re.subn(
@@ -145,7 +154,7 @@ def test_hold_keeps_the_switched_hosts_and_rollback_yml_brings_them_back(
             "visitor_board_rollout_on_failure=hold",
         )
     assert held.returncode != 0
-    assert [_version(h) for h in hosts] == [version, version, old]
+    assert [served_version(h) for h in hosts] == [version, version, old]
     assert _state(last) == before[last.instance_id]
     assert not last.ssh(f"ls -d /opt/visitor-board/releases/{version}-* 2>/dev/null || true").strip()
     verdict = _verdict(held)
@@ -158,7 +167,7 @@ def test_hold_keeps_the_switched_hosts_and_rollback_yml_brings_them_back(
     with Traffic(hosts) as traffic:
         back = _run("12-rollback-yml", "playbooks/rollback.yml", "--limit", limit)
     assert back.returncode == 0, back.output[-6000:]
-    assert [_version(h) for h in hosts] == [old, old, old]
+    assert [served_version(h) for h in hosts] == [old, old, old]
     assert _verdict(back).startswith(f"fleet on {old} "), _verdict(back)
     assert "2/2 ready" in _verdict(back)
     assert traffic.failures == [], traffic.failures[:20]

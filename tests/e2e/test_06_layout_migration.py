@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from localcloud.playbook import run_playbook
-from localfleet import ARTIFACTS, REPO, Host, run_site
-from test_02_rollout import Traffic, _version
+from localfleet import ARTIFACTS, REPO, Host, Traffic, run_site, served_version
 
 # The last commit whose app role ran one visitor-board.socket + visitor-board.service per host.
 SINGLE_UNIT_LAYOUT = "bdbb11ad19b008f842f2cf41faef98afa0dc5c20"
@@ -64,14 +63,14 @@ def test_a_host_in_the_single_unit_layout_moves_to_per_release_instances_without
     assert old.returncode == 0, old.output[-6000:]
     assert host.ssh("systemctl is-active visitor-board.service").strip() == "active"
     assert host.ssh("sudo test -S /run/visitor-board/gunicorn.sock && echo socket").strip() == "socket"
-    version = _version(host)
+    version = served_version(host)
 
     with Traffic(hosts, post=True) as traffic:
         result = run_site("21-from-single-unit-layout")
     assert result.returncode == 0, result.output[-6000:]
     assert traffic.failures == [], traffic.failures[:20]
     assert all(traffic.requests[h.instance_id] > 10 for h in hosts), traffic.requests
-    assert _version(host) == version
+    assert served_version(host) == version
     unit = host.live_unit()
     assert host.ssh(f"systemctl is-active {unit}.service").strip() == "active"
     leftovers = host.ssh(

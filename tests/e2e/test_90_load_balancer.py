@@ -25,8 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 from board import Visitor, parse
-from localfleet import Background, Host, PlaybookRun, aws, fleet, run_site, running_hosts
-from test_02_rollout import _release
+from localfleet import Background, Host, PlaybookRun, aws, fleet, make_release, run_site, running_hosts
 
 LB_ADDRESS = f"{fleet.GATEWAY}:{fleet.LB_PORT}"
 LB_URL = f"http://{LB_ADDRESS}/"
@@ -122,7 +121,7 @@ def test_a_post_through_it_is_visible_through_it_and_on_each_host(balanced: list
 
 def test_rolling_update_through_it_fails_no_request(balanced: list[Host], tmp_path: Path) -> None:
     version = "1.0.5"
-    source = _release(tmp_path, version)
+    source = make_release(tmp_path, version)
     with Traffic() as traffic:
         result = run_site("21-lb-rolling-update", "-e", LB_ON, "-e", f"visitor_board_app_source_dir={source}")
     _ok(result)

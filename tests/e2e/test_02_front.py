@@ -20,8 +20,7 @@ import requests
 import yaml
 from board import Visitor
 from localcloud import fleet
-from localfleet import REPO, Background, Host, run_site
-from test_02_rollout import Traffic, _release, _version
+from localfleet import REPO, Background, Host, Traffic, make_release, run_site, served_version
 
 FRONT_DEFAULTS = yaml.safe_load((REPO / "roles/visitor_board_front/defaults/main.yml").read_text())
 LOCAL_VARS = yaml.safe_load((REPO / "inventory/local/group_vars/all.yml").read_text())
@@ -262,7 +261,7 @@ def test_restart_of_the_app_and_reload_of_nginx_under_traffic_fail_nothing(hosts
 def test_code_update_starts_the_new_release_beside_the_old_under_traffic(
     hosts: list[Host], tmp_path: Path
 ) -> None:
-    source = _release(tmp_path, "1.0.3")
+    source = make_release(tmp_path, "1.0.3")
     old_units = {h.instance_id: h.live_unit() for h in hosts}
     with Traffic(hosts) as traffic:
         result = run_site(
@@ -276,7 +275,7 @@ def test_code_update_starts_the_new_release_beside_the_old_under_traffic(
         )
     assert result.returncode == 0, result.output[-6000:]
     assert traffic.failures == [], traffic.failures[:20]
-    assert {h.instance_id: _version(h) for h in hosts} == {h.instance_id: "1.0.3" for h in hosts}
+    assert {h.instance_id: served_version(h) for h in hosts} == {h.instance_id: "1.0.3" for h in hosts}
     # The new release ran in its own gunicorn beside the old one, which was then stopped (gracefully).
     for host in hosts:
         old, new = old_units[host.instance_id], host.live_unit()
