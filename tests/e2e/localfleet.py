@@ -31,6 +31,7 @@ from localcloud import fleet  # noqa: E402
 from localcloud.playbook import PlaybookRun, run_playbook  # noqa: E402
 
 __all__ = [
+    "HTTP_ONLY",
     "Background",
     "Host",
     "PlaybookRun",

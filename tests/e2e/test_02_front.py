@@ -276,6 +276,8 @@ def test_code_update_starts_the_new_release_beside_the_old_under_traffic(
     assert result.returncode == 0, result.output[-6000:]
     assert traffic.failures == [], traffic.failures[:20]
     assert {h.instance_id: served_version(h) for h in hosts} == {h.instance_id: "1.0.3" for h in hosts}
+    for host in hosts:
+        assert Visitor(host.address).board().release == "1.0.3"  # the page names the release it came from
     # The new release ran in its own gunicorn beside the old one, which was then stopped (gracefully).
     for host in hosts:
         old, new = old_units[host.instance_id], host.live_unit()

@@ -19,10 +19,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from localcloud.playbook import ANSIBLE_PLAYBOOK, controller_env
 from localfleet import (
     ARTIFACTS,
+    HTTP_ONLY,
     REPO,
     Host,
     PlaybookRun,
@@ -89,18 +89,19 @@ def _broken_release(tmp_path: Path, version: str, host_name: str, how: str) -> P
     return source
 
 
-@pytest.mark.parametrize("how", ["not-ready", "import"])
+# A release that cannot start (the measured case). One that starts but is never ready is the hold
+# test's below on the last host, and test_04_rollout's on the first.
 def test_a_release_failing_on_the_last_host_is_rolled_back_everywhere_without_a_failed_request(
-    hosts: list[Host], tmp_path: Path, how: str
+    hosts: list[Host], tmp_path: Path
 ) -> None:
-    version = {"not-ready": "2.0.1", "import": "2.0.2"}[how]
+    version = "2.0.2"
     last = hosts[-1]
-    source = _broken_release(tmp_path, version, last.ssh("hostname").strip(), how)
+    source = _broken_release(tmp_path, version, last.ssh("hostname").strip(), "import")
     before = {h.instance_id: _state(h) for h in hosts}
     assert len({s["version"] for s in before.values()}) == 1, before
     with Traffic(hosts, post=True) as traffic:
         result = run_site(
-            f"10-rollback-{how}",
+            "10-rollback-import",
             "-e",
             f"visitor_board_app_source_dir={source}",
             "-e",
@@ -176,7 +177,9 @@ def test_hold_keeps_the_switched_hosts_and_rollback_yml_brings_them_back(
 def _run(name: str, playbook: str, *extra: str) -> PlaybookRun:
     from localcloud.playbook import run_playbook
 
-    return run_playbook(["-i", "inventory/local", playbook, *extra], cwd=REPO, log=ARTIFACTS / f"{name}.log")
+    return run_playbook(
+        ["-i", "inventory/local", playbook, *HTTP_ONLY, *extra], cwd=REPO, log=ARTIFACTS / f"{name}.log"
+    )
 
 
 def _start(name: str, *extra: str) -> tuple[subprocess.Popen[str], Path]:
@@ -184,7 +187,8 @@ def _start(name: str, *extra: str) -> tuple[subprocess.Popen[str], Path]:
     log = ARTIFACTS / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [str(ANSIBLE_PLAYBOOK), "-i", "inventory/local", "playbooks/site.yml", *extra],
+        # HTTP only, as run_site: HTTPS is test_09's (a redirect to it would fail the later tests' traffic).
+        [str(ANSIBLE_PLAYBOOK), "-i", "inventory/local", "playbooks/site.yml", *HTTP_ONLY, *extra],
         cwd=REPO,
         env=controller_env(),
         stdout=log.open("w"),
