@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from localcloud.awsenv import fake_aws_env
 from localcloud.ports import free_port, port_open
-from localcloud.processes import Service, ServiceError, listener_pids
+from localcloud.processes import Service, ServiceError, arguments, listener_pids, listening_pids, stop_process
 
 
 def moto(state: Path, port: int) -> Service:
@@ -53,3 +53,24 @@ def test_a_service_that_cannot_start_says_why(tmp_path: Path) -> None:
     with pytest.raises(ServiceError, match="broken did not come up"):
         broken.start(fake_aws_env(), timeout=10)
     assert broken.pid() is None
+
+
+def test_a_listener_of_another_state_directory_is_found_by_port_and_stopped_by_its_arguments(
+    tmp_path: Path,
+) -> None:
+    """What `fleet down` does with an HAProxy another checkout left behind: the process holding the port,
+    recognised by an argument naming its state directory, stopped; a wrong argument leaves it alone."""
+    port = free_port()
+    service = moto(tmp_path / "other-checkout", port)
+    pid = service.start(fake_aws_env())
+    try:
+        assert listening_pids("127.0.0.1", port) == [pid]
+        assert "moto_server" in " ".join(arguments(pid))
+        stop_process(pid, "not-among-its-arguments")
+        assert port_open("127.0.0.1", port)
+        stop_process(pid, str(port))
+        assert not port_open("127.0.0.1", port)
+        assert arguments(pid) == []
+        assert listening_pids("127.0.0.1", port) == []
+    finally:
+        service.stop()

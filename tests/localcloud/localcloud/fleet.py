@@ -35,7 +35,16 @@ from .haproxy import Process
 from .instance_runner import LABEL as HOST_LABEL
 from .network import Network
 from .ports import port_open
-from .processes import Service, ServiceError, listener_pids, module_pids, terminate
+from .processes import (
+    Service,
+    ServiceError,
+    arguments,
+    listener_pids,
+    listening_pids,
+    module_pids,
+    stop_process,
+    terminate,
+)
 
 STATE = Path(os.environ.get("VB_LOCALCLOUD_DIR", Path.cwd() / ".localcloud"))
 
@@ -240,8 +249,14 @@ def down() -> None:
             log(f"{service.name} stopped")
         if service is runner:
             remove_hosts()
-    # A load balancer follower killed outright leaves its HAProxy holding the listener: found by pid file.
+    # A load balancer follower killed outright leaves its HAProxy holding the listener: found by pid file,
+    # or, for one from another checkout, by the port it holds and its configuration's place in a state dir.
     Process(LB_STATE / "haproxy.cfg", LB_STATE / "haproxy.log").stop_leftover()
+    for pid in listening_pids(GATEWAY, LB_PORT):
+        config = next((a for a in arguments(pid) if a.endswith(f"/{LB_STATE.name}/haproxy.cfg")), None)
+        if config:
+            stop_process(pid, config)
+            log(f"load-balancer: HAProxy of {Path(config).parent} stopped")
     remove_bridge_pod()
 
 

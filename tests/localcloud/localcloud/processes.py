@@ -148,14 +148,27 @@ def terminate(pid: int, module: str, timeout: float = 10.0) -> None:
     stop_process(pid, f"localcloud.{module}", timeout)
 
 
-def listener_pids(host: str, port: int, module: str) -> list[int]:
-    """Pids of `localcloud.<module>` processes listening on host:port (one an earlier, aborted run left
-    behind, whose pid file is gone)."""
+def listening_pids(host: str, port: int) -> list[int]:
+    """Pids of every process listening on host:port (TCP), from `ss -ltnp`."""
     out = subprocess.run(
         ["ss", "-Hltnp", f"src {host}:{port}"], capture_output=True, text=True, check=False
     ).stdout
-    pids = {int(token[4:]) for token in out.replace(",", " ").split() if token.startswith("pid=")}
-    return sorted(pid for pid in pids if is_module_process(pid, module))
+    return sorted({int(token[4:]) for token in out.replace(",", " ").split() if token.startswith("pid=")})
+
+
+def listener_pids(host: str, port: int, module: str) -> list[int]:
+    """Pids of `localcloud.<module>` processes listening on host:port (one an earlier, aborted run left
+    behind, whose pid file is gone)."""
+    return [pid for pid in listening_pids(host, port) if is_module_process(pid, module)]
+
+
+def arguments(pid: int) -> list[str]:
+    """The command line of `pid` ([] once it has exited)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
 
 
 def module_pids(module: str, argument: str) -> list[int]:
