@@ -55,10 +55,8 @@ def first_run(local_fleet: None) -> PlaybookRun:
 
 @pytest.fixture(scope="session")
 def hosts(first_run: PlaybookRun) -> list[Host]:
-    """The app's instances in the order of the rollout's batches: hosts[0] is the first batch's, hosts[-1]
-    the last batch's. That is inventory order, which the aws_ec2 inventory plugin sorts by instance id
-    (amazon.aws plugins/inventory/aws_ec2.py: `sorted(instances, key=lambda x: x["InstanceId"])`), not
-    by address."""
-    found = sorted(running_hosts(), key=lambda h: h.instance_id)
+    """The app's instances in the order of the rollout's batches (localfleet.running_hosts): hosts[0] is
+    the first batch's, hosts[-1] the last batch's."""
+    found = running_hosts()
     assert len(found) == 3, found
     return found

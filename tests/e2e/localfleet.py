@@ -97,7 +97,9 @@ def fleet_cli(*args: str) -> None:
 
 
 def running_hosts() -> list[Host]:
-    """Every running instance moto knows, in the order of their addresses."""
+    """Every running instance moto knows, in the order of the rollout's batches: inventory order, which
+    the aws_ec2 inventory plugin sorts by instance id (amazon.aws plugins/inventory/aws_ec2.py:
+    `sorted(instances, key=lambda x: x["InstanceId"])`), not by address."""
     found = []
     for reservation in aws("ec2").describe_instances(
         Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
@@ -106,7 +108,7 @@ def running_hosts() -> list[Host]:
             found.append(
                 Host(item["InstanceId"], item["PrivateIpAddress"], item["IamInstanceProfile"]["Arn"])
             )
-    return sorted(found, key=lambda h: tuple(int(p) for p in h.address.split(".")))
+    return sorted(found, key=lambda h: h.instance_id)
 
 
 class Background:

@@ -225,6 +225,11 @@ def _extra_env(**more: str) -> str:
     return json.dumps({"visitor_board_extra_environment": env})
 
 
+# An app environment change (gunicorn restarts) and a front setting (nginx reloads); the code update below
+# keeps them, so only its code changes.
+NEW_SETTINGS = ("-e", _extra_env(PAGE_SIZE="20"), "-e", "visitor_board_front_keepalive_timeout=16")
+
+
 def test_restart_of_the_app_and_reload_of_nginx_under_traffic_fail_nothing(hosts: list[Host]) -> None:
     """An environment change restarts gunicorn on every host; a front setting reloads nginx."""
     before = {
@@ -238,10 +243,7 @@ def test_restart_of_the_app_and_reload_of_nginx_under_traffic_fail_nothing(hosts
     with Traffic(hosts) as traffic:
         result = run_site(
             "05-front-restart",
-            "-e",
-            _extra_env(PAGE_SIZE="20"),
-            "-e",
-            "visitor_board_front_keepalive_timeout=16",
+            *NEW_SETTINGS,
         )
     assert result.returncode == 0, result.output[-6000:]
     assert traffic.failures == [], traffic.failures[:20]
@@ -268,10 +270,7 @@ def test_code_update_starts_the_new_release_beside_the_old_under_traffic(
             "06-front-code-update",
             "-e",
             f"visitor_board_app_source_dir={source}",
-            "-e",
-            _extra_env(PAGE_SIZE="20"),
-            "-e",
-            "visitor_board_front_keepalive_timeout=16",
+            *NEW_SETTINGS,
         )
     assert result.returncode == 0, result.output[-6000:]
     assert traffic.failures == [], traffic.failures[:20]

@@ -113,11 +113,7 @@ class Service:
 
 def runs_with(pid: int, argument: str) -> bool:
     """True while `pid` runs with `argument` as one of its command-line arguments."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return argument.encode() in argv
+    return argument in arguments(pid)
 
 
 def is_module_process(pid: int, module: str) -> bool:
