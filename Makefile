@@ -55,7 +55,7 @@ lint: venv ## ruff and ansible-lint (production profile)
 	ansible-lint --profile production roles playbooks
 
 test-app: venv ## app, harness and role-variable tests (pytest, real moto over HTTP, real browser)
-	$(FAKE_AWS) pytest tests/app tests/harness tests/roles
+	$(FAKE_AWS) pytest -n 2 --dist loadscope tests/app tests/harness tests/roles
 
 test-molecule: setup ## molecule test for every role
 	for role in $(ROLES); do (cd roles/$$role && $(FAKE_AWS) molecule test) || exit 1; done
