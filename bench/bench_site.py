@@ -159,7 +159,7 @@ def code_only_update(*args: str) -> tuple[float, str, str]:
 
 
 def bench_rollout() -> None:
-    print("rolling update changing only app code (3 hosts, serial 1 then 50%):", flush=True)
+    print("rolling update changing only app code (3 hosts, batches of 1 then 2):", flush=True)
     seconds, output, version = code_only_update()
     tasks = sorted(task_durations(output).items(), key=lambda t: -t[1])
     install = sum(sec for name, sec in tasks if INSTALL_TASKS.search(name))
