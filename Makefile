@@ -55,13 +55,13 @@ lint: venv ## ruff and ansible-lint (production profile)
 	ansible-lint --profile production roles playbooks
 
 test-app: venv ## app, harness and role-variable tests (pytest, real moto over HTTP, real browser)
-	$(FAKE_AWS) pytest -n 2 --dist loadscope tests/app tests/harness tests/roles
+	$(FAKE_AWS) pytest -n 2 --dist loadscope --durations=10 tests/app tests/harness tests/roles
 
 test-molecule: setup ## molecule test for every role
 	for role in $(ROLES); do (cd roles/$$role && $(FAKE_AWS) molecule test) || exit 1; done
 
 test-e2e: setup ## site.yml end to end on a fresh local fleet
-	$(FAKE_AWS) pytest tests/e2e
+	$(FAKE_AWS) pytest --durations=0 tests/e2e
 
 test: setup lint test-app test-molecule test-e2e ## every test
 
