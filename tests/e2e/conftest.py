@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from localfleet import Host, PlaybookRun, fleet_cli, run_site, running_hosts
+from localfleet import Host, PlaybookRun, clear_board, fleet_cli, run_site, running_hosts
 
 
 @pytest.fixture(scope="session")
@@ -35,12 +35,12 @@ def local_fleet() -> Iterator[None]:
 # must wait for both and say so.
 _HOLD_DPKG_LOCK = (
     "import fcntl, os, time; fd = os.open('/var/lib/dpkg/lock-frontend', os.O_RDWR); "
-    "fcntl.lockf(fd, fcntl.LOCK_EX); time.sleep(75)"
+    "fcntl.lockf(fd, fcntl.LOCK_EX); time.sleep(50)"
 )
 BUSY_BOOT_USER_DATA = f"""#cloud-config
 runcmd:
   - [systemd-run, --unit=boot-dpkg-job, python3, -c, "{_HOLD_DPKG_LOCK}"]
-  - [sleep, "45"]
+  - [sleep, "30"]
 """
 
 
@@ -60,3 +60,13 @@ def hosts(first_run: PlaybookRun) -> list[Host]:
     found = running_hosts()
     assert len(found) == 3, found
     return found
+
+
+@pytest.fixture(autouse=True)
+def empty_board_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test on the fleet leaves the board empty (localfleet.clear_board: under moto every board view
+    reads every message, so a board that grows over the session slows every later test). Tests that post
+    read their own messages back within the test."""
+    yield
+    if "local_fleet" in request.fixturenames:
+        clear_board()

@@ -29,6 +29,8 @@ os.environ.setdefault("VB_LOCALCLOUD_DIR", str(REPO / ".localcloud"))
 
 from localcloud import fleet  # noqa: E402
 from localcloud.playbook import PlaybookRun, run_playbook  # noqa: E402
+from visitor_board.schema import SCHEMA  # noqa: E402
+from visitor_board.store import BOARD_PARTITION  # noqa: E402
 
 __all__ = [
     "HTTP_ONLY",
@@ -37,6 +39,7 @@ __all__ = [
     "PlaybookRun",
     "Traffic",
     "aws",
+    "clear_board",
     "fleet",
     "fleet_cli",
     "make_release",
@@ -111,6 +114,36 @@ def running_hosts() -> list[Host]:
     return sorted(found, key=lambda h: h.instance_id)
 
 
+def clear_board() -> int:
+    """Delete every message on the board (the board partition of the site's table, in the fleet's moto);
+    the rest (deploy lease, post markers) stays. Returns how many were deleted; 0 when there is no table.
+
+    Why: moto's Query reads the whole partition for every page it returns (README, "What moto cannot
+    show"; real DynamoDB reads only the page), so the messages the tests' traffic posts would make every
+    later board view cost moto more CPU, on the same two cores as Ansible and the hosts."""
+    dynamodb = aws("dynamodb")
+    pk, sk = SCHEMA.partition_key, SCHEMA.sort_key
+    keys: list[dict] = []
+    try:
+        for page in dynamodb.get_paginator("query").paginate(
+            TableName=SCHEMA.default_table_name,
+            KeyConditionExpression="#pk = :board",
+            ExpressionAttributeNames={"#pk": pk, "#sk": sk},
+            ExpressionAttributeValues={":board": {"S": BOARD_PARTITION}},
+            ProjectionExpression="#pk, #sk",
+        ):
+            keys += [{pk: item[pk], sk: item[sk]} for item in page["Items"]]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return 0
+    for start in range(0, len(keys), 25):  # BatchWriteItem takes 25 requests at most
+        pending = {
+            SCHEMA.default_table_name: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
+        }
+        while pending:
+            pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+    return len(keys)
+
+
 class Background:
     """Client threads for the length of a `with` block: a subclass puts its workers in `threads`, each
     looping until `stop` is set; leaving the block sets it and waits for them."""
@@ -150,7 +183,8 @@ def served_version(host: Host) -> str:
 
 
 class Traffic(Background):
-    """Clients that keep requesting every host's board (and optionally posting) while a rollout runs."""
+    """Clients that keep requesting every host's board twice a second (and optionally posting once a second)
+    while a rollout runs."""
 
     def __init__(self, hosts: list[Host], post: bool = False) -> None:
         self.hosts, self.post = hosts, post
@@ -176,7 +210,9 @@ class Traffic(Background):
             self.requests[host.instance_id] += 1
             if status != 200:
                 self.failures.append(f"{time.strftime('%H:%M:%S')} {host.instance_id}: {status}")
-            time.sleep(0.25)
+            # At least one request a second on every host (the rollout tests' "every host, every second"),
+            # and no more: every request costs the app and moto CPU on the same two cores as Ansible.
+            time.sleep(0.5)
 
     def _write(self, host: Host) -> None:
         visitor, i = Visitor(host.address), 0
@@ -185,4 +221,4 @@ class Traffic(Background):
             if visitor.post("rollout", text):
                 self.acknowledged.append(text)
             i += 1
-            time.sleep(0.5)
+            time.sleep(1)

@@ -116,7 +116,7 @@ def test_a_release_failing_on_the_last_host_is_rolled_back_everywhere_without_a_
             "systemctl list-units --all --plain --no-legend 'visitor-board@*' | awk '{print $1}'"
         )
         assert not [u for u in units.split() if u.startswith(f"visitor-board@{version}-")], units
-    # Not one visitor request failed, on any host, while it all happened (each host asked 4 times a second).
+    # Not one visitor request failed, on any host, while it all happened (each host asked twice a second).
     assert traffic.failures == [], traffic.failures[:20]
     assert all(traffic.requests[h.instance_id] > 20 for h in hosts), traffic.requests
     assert traffic.acknowledged

@@ -38,7 +38,7 @@ LB_ON = json.dumps({"visitor_board_load_balancer": True})
 class Traffic(Background):
     """Visitors loading the board through the load balancer (a new connection each) until stopped."""
 
-    def __init__(self, clients: int = 2, pause: float = 0.1) -> None:
+    def __init__(self, clients: int = 2, pause: float = 0.25) -> None:
         super().__init__()
         self.pause = pause
         self.served: Counter[str] = Counter()
