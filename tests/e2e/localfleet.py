@@ -46,6 +46,7 @@ __all__ = [
     "run_site",
     "running_hosts",
     "served_version",
+    "task_hosts",
 ]
 ARTIFACTS = REPO / "tests" / "artifacts" / "e2e"
 
@@ -112,6 +113,18 @@ def running_hosts() -> list[Host]:
                 Host(item["InstanceId"], item["PrivateIpAddress"], item["IamInstanceProfile"]["Arn"])
             )
     return sorted(found, key=lambda h: h.instance_id)
+
+
+def task_hosts(output: str, task: str) -> set[str]:
+    """The instances a task ran for (ok or changed, delegated or not, loop items included) in a run's
+    output: the result lines between each banner that starts with `task` and the next banner. Read by
+    result line, not by the banner: a task's name is templated once per batch, with its first host's
+    values."""
+    found: set[str] = set()
+    for block in output.split(f"TASK [{task}")[1:]:
+        body = block.split("\nTASK [", 1)[0]
+        found.update(re.findall(r"^(?:ok|changed): \[(i-[0-9a-f]+)(?: -> [^\]]+)?\]", body, re.M))
+    return found
 
 
 def clear_board() -> int:

@@ -23,7 +23,7 @@ import requests
 from board import Visitor
 from cryptography import x509
 from localcloud import acme, fleet
-from localfleet import Background, Host, PlaybookRun, run_site
+from localfleet import Background, Host, PlaybookRun, run_site, task_hosts
 
 HTTPS_ON = ("-e", json.dumps({"visitor_board_https": True}))
 LIVE = "/etc/letsencrypt/live/visitor-board"
@@ -267,16 +267,6 @@ def test_ca_down_at_rollout_keeps_the_host_on_http_and_names_host_and_reason(
     assert {h.address: _served_certificate(h.address).serial_number for h in kept} == serials
 
 
-def _hosts_of_task(output: str, task: str) -> set[str]:
-    """The hosts a task ran on (ok or changed, loop items included) in a run's output: the result lines
-    between its banner and the next banner."""
-    found: set[str] = set()
-    for block in output.split(f"TASK [{task}]")[1:]:
-        body = block.split("\nTASK [", 1)[0]
-        found.update(re.findall(r"^(?:ok|changed): \[(i-[0-9a-f]+)\]", body, re.M))
-    return found
-
-
 def test_next_rollout_with_the_ca_back_issues_only_what_is_missing(hosts: list[Host], root_dir: Path) -> None:
     result = run_site("09-https-recovered", *HTTPS_ON)
     assert result.returncode == 0, result.output[-6000:]
@@ -292,7 +282,7 @@ def test_next_rollout_with_the_ca_back_issues_only_what_is_missing(hosts: list[H
         "visitor_board_front : Write nginx's configuration"
         " (checked with nginx -t before it replaces the old one)",
     ):
-        assert _hosts_of_task(result.output, task) == {hosts[2].instance_id}, task
+        assert task_hosts(result.output, task) == {hosts[2].instance_id}, task
     new_root = _root_file(root_dir)
     cert = _served_certificate(hosts[2].address)
     assert _ip_sans(cert) == [hosts[2].address]

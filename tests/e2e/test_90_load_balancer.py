@@ -25,7 +25,17 @@ from pathlib import Path
 import pytest
 import requests
 from board import Visitor, parse
-from localfleet import Background, Host, PlaybookRun, aws, fleet, make_release, run_site, running_hosts
+from localfleet import (
+    Background,
+    Host,
+    PlaybookRun,
+    aws,
+    fleet,
+    make_release,
+    run_site,
+    running_hosts,
+    task_hosts,
+)
 
 LB_ADDRESS = f"{fleet.GATEWAY}:{fleet.LB_PORT}"
 LB_URL = f"http://{LB_ADDRESS}/"
@@ -128,9 +138,16 @@ def test_rolling_update_through_it_fails_no_request(balanced: list[Host], tmp_pa
     assert traffic.failures == [], traffic.failures[:20]
     assert sum(traffic.served.values()) > 50, traffic.served
     # Each host left the load balancer (drained) before its switch and came back healthy after it.
+    ids = {host.instance_id for host in balanced}
+    assert (
+        task_hosts(result.output, "visitor_board_lb : Deregister the target and wait until it is drained")
+        == ids
+    )
+    assert (
+        task_hosts(result.output, "visitor_board_lb : Register the target and wait until it is healthy")
+        == ids
+    )
     for host in balanced:
-        assert f"Deregister the target and wait until it is drained, {host.instance_id}" in result.output
-        assert f"Register the target and wait until it is healthy, {host.instance_id}" in result.output
         assert requests.get(f"http://{host.address}/healthz", timeout=10).json()["version"] == version
     assert _health() == {h.instance_id: "healthy" for h in balanced}
 
