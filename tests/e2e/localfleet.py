@@ -43,6 +43,7 @@ __all__ = [
     "fleet",
     "fleet_cli",
     "make_release",
+    "run_deploy",
     "run_site",
     "running_hosts",
     "served_version",
@@ -60,6 +61,15 @@ def run_site(name: str, *extra: str) -> PlaybookRun:
     """ansible-playbook -i inventory/local playbooks/site.yml, output kept in tests/artifacts/e2e/."""
     return run_playbook(
         ["-i", "inventory/local", "playbooks/site.yml", *HTTP_ONLY, *extra],
+        cwd=REPO,
+        log=ARTIFACTS / f"{name}.log",
+    )
+
+
+def run_deploy(name: str, *extra: str) -> PlaybookRun:
+    """ansible-playbook -i inventory/local playbooks/deploy.yml (the app only), output kept as run_site's."""
+    return run_playbook(
+        ["-i", "inventory/local", "playbooks/deploy.yml", *HTTP_ONLY, *extra],
         cwd=REPO,
         log=ARTIFACTS / f"{name}.log",
     )

@@ -1,6 +1,7 @@
 """A broken release fails its gate on the first batch's host before it gets any traffic, is removed there,
-and never reaches the other hosts. (A good release's rolling update under traffic is test_02_front's code
-update.)"""
+and never reaches the other hosts. playbooks/deploy.yml rolls a code change onto every host under traffic
+with the app role alone, and refuses a fleet with a host that site.yml has not set up before touching any.
+(site.yml's rolling update of code and settings under traffic is test_02_front's code update.)"""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import re
 from pathlib import Path
 
 from board import Visitor
-from localfleet import Host, Traffic, make_release, run_site, served_version
+from localfleet import Host, Traffic, make_release, run_deploy, run_site, served_version, task_hosts
 
 BROKEN = "1.0.2"
+DEPLOYED = "1.0.4"
+# The front role's record of its last run on a host (roles/visitor_board_front/vars/main.yml).
+FRONT_RECORD = "/etc/nginx/.visitor-board-front.applied"
 
 
 def test_broken_release_stops_at_the_first_batch_and_is_rolled_back(
@@ -54,3 +58,55 @@ def test_broken_release_stops_at_the_first_batch_and_is_rolled_back(
     assert traffic.acknowledged
     texts = set(Visitor(hosts[0].address).all_texts())
     assert set(traffic.acknowledged) <= texts, sorted(set(traffic.acknowledged) - texts)[:10]
+
+
+def _unit_state(host: Host, unit: str) -> str:
+    return host.ssh(f"systemctl show -p ActiveState --value {unit}").strip()
+
+
+def test_deploy_yml_rolls_a_code_change_with_the_app_role_alone(hosts: list[Host], tmp_path: Path) -> None:
+    source = make_release(tmp_path, DEPLOYED)
+    old_units = {h.instance_id: h.live_unit() for h in hosts}
+    with Traffic(hosts, post=True) as traffic:
+        result = run_deploy("04-deploy-code-only", "-e", f"visitor_board_app_source_dir={source}")
+    assert result.returncode == 0, result.output[-6000:]
+    assert traffic.failures == [], traffic.failures[:20]
+    assert traffic.acknowledged
+    assert {h.instance_id: served_version(h) for h in hosts} == {h.instance_id: DEPLOYED for h in hosts}
+    flat = " ".join(result.output.split())
+    assert f"VERDICT: fleet on {DEPLOYED} (" in flat and "3/3 ready" in flat, flat[-2000:]
+    # Nothing but the app: no AWS play (table, secret, IAM, load balancer, instances), no front or TLS step.
+    plays = re.findall(r"^PLAY \[(.+?)\]", result.output, re.M)
+    assert not [p for p in plays if p.startswith(("Data tier", "IAM", "Load balancer", "Hosts"))], plays
+    assert "TASK [visitor_board_front" not in result.output
+    assert "TASK [visitor_board_tls" not in result.output
+    assert "TASK [visitor_board_ec2" not in result.output
+    # Every host's new release was gated on its own socket, and the one it replaced is stopped.
+    ids = {h.instance_id for h in hosts}
+    assert task_hosts(result.output, "visitor_board_app : Wait for the target release to be ready") == ids
+    for host in hosts:
+        old, new = old_units[host.instance_id], host.live_unit()
+        assert new != old and new.startswith(f"visitor-board@{DEPLOYED}-"), (old, new)
+        assert _unit_state(host, f"{old}.service") == "inactive"
+        assert _unit_state(host, f"{new}.service") == "active"
+
+
+def test_deploy_yml_refuses_a_host_without_the_front_before_touching_any(
+    hosts: list[Host], tmp_path: Path
+) -> None:
+    bare = hosts[-1]  # in the last batch: the check must come before the first batch switches anything
+    before = {h.instance_id: h.live_unit() for h in hosts}
+    source = make_release(tmp_path, "1.0.41")
+    bare.ssh(f"sudo mv {FRONT_RECORD} {FRONT_RECORD}.test")
+    try:
+        result = run_deploy("04-deploy-no-front", "-e", f"visitor_board_app_source_dir={source}")
+    finally:
+        bare.ssh(f"sudo mv {FRONT_RECORD}.test {FRONT_RECORD}")
+    assert result.returncode != 0, "deploy.yml rolled onto a host without the front"
+    flat = " ".join(result.output.split())
+    verdict = flat[flat.rindex("VERDICT: ") :][:600]
+    assert f"after {bare.instance_id} failed: no front (nginx) from site.yml yet" in verdict, verdict
+    assert "run site.yml" in verdict, verdict
+    # No host was touched: no build reached one, every host serves what it served.
+    assert "TASK [visitor_board_app" not in result.output
+    assert {h.instance_id: h.live_unit() for h in hosts} == before
