@@ -4,8 +4,9 @@ Prints:
   1. wall time of a fresh `make demo` (fleet down first; packages, venv and host image already there);
   2. a no-op site.yml re-run with the project's ansible.cfg vs the same re-run under Ansible's defaults
      (no pipelining, full fact gathering on every run, no fact cache, forks 5, default ssh_args), the
-     ratio (goal <= 0.5), where the tuned run's time goes per play, and what each setting bought (the
-     tuned run with that one setting reverted);
+     ratio (goal <= 0.5), the same re-run with the roles' fingerprint skip off (every task run), where
+     the tuned run's time goes per play, and what each setting bought (the tuned run with that one
+     setting reverted);
   3. a rolling update that changes only the app's code, with playbooks/deploy.yml (the app role alone,
      goal <= 30 s) and with site.yml (everything checked): wall time and the share spent installing
      packages (the dependency wheels are cached on the controller and on the hosts, so nothing is
@@ -132,6 +133,12 @@ def bench_noop(repeat: int, mitogen: Path | None) -> None:
         defaults = timed("Ansible defaults", {"ANSIBLE_CONFIG": str(cfg)}, repeat)
     tuned = timed("project ansible.cfg", {}, repeat)
     print(f"  ratio tuned/defaults: {tuned / defaults:.2f} (goal <= 0.5)", flush=True)
+    # What the roles' fingerprint skip buys (on in both runs above): the same re-run with every task run.
+    every_task = [f"visitor_board_{role}_skip_unchanged=false" for role in ("app", "front", "tls")]
+    every, output = playbook({}, *[arg for var in every_task for arg in ("-e", var)])
+    assert changed_total(output) == 0, "the re-run with every task changed something"
+    print(f"  project ansible.cfg, every task run {every:6.1f} s   (the roles' fingerprint skip off)")
+    print(f"  ratio skip/every task: {tuned / every:.2f}", flush=True)
     _, output = playbook(PROFILE)
     print("  where a tuned no-op run's time goes, per play (one more run, with profile_tasks):")
     for name, sec in play_durations(output).items():

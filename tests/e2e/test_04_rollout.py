@@ -89,6 +89,12 @@ def test_deploy_yml_rolls_a_code_change_with_the_app_role_alone(hosts: list[Host
         assert new != old and new.startswith(f"visitor-board@{DEPLOYED}-"), (old, new)
         assert _unit_state(host, f"{old}.service") == "inactive"
         assert _unit_state(host, f"{new}.service") == "active"
+    # Old releases were pruned once every host was on the new one, in the run's last steps (the role's own
+    # prune is off in a rolling update): at most 3 kept (visitor_board_app_keep_releases), live among them.
+    assert task_hosts(result.output, "visitor_board_app : List the releases") == ids
+    for host in hosts:
+        releases = host.ssh("ls /opt/visitor-board/releases").split()
+        assert len(releases) <= 3 and host.live_unit().removeprefix("visitor-board@") in releases, releases
 
 
 def test_deploy_yml_refuses_a_host_without_the_front_before_touching_any(

@@ -97,8 +97,16 @@ def test_a_release_failing_on_the_last_host_is_rolled_back_everywhere_without_a_
 ) -> None:
     version = "2.0.2"
     last = hosts[-1]
+    # With as many releases as a host keeps (visitor_board_app_keep_releases, 3), the failed release is one
+    # too many: the run must prune nothing, or a release that was a rollback target would be gone.
+    for filler in ("2.0.0", "2.0.1"):  # only when this test runs without the earlier ones
+        if min(len(host.ssh("ls /opt/visitor-board/releases").split()) for host in hosts) < 3:
+            source = make_release(tmp_path, filler)
+            run = run_deploy(f"10-filler-{filler}", "-e", f"visitor_board_app_source_dir={source}")
+            assert run.returncode == 0, run.output[-3000:]
     source = _broken_release(tmp_path, version, last.ssh("hostname").strip(), "import")
     before = {h.instance_id: _state(h) for h in hosts}
+    assert all(len(state["releases"].split()) >= 3 for state in before.values()), before
     assert len({s["version"] for s in before.values()}) == 1, before
     with Traffic(hosts, post=True) as traffic:
         # deploy.yml: the app-only rollout has the same failure handling as site.yml (test_04 and the hold
