@@ -44,6 +44,7 @@ __all__ = [
     "fleet_cli",
     "make_release",
     "run_deploy",
+    "run_local",
     "run_site",
     "running_hosts",
     "served_version",
@@ -57,22 +58,21 @@ ARTIFACTS = REPO / "tests" / "artifacts" / "e2e"
 HTTP_ONLY = ("-e", "visitor_board_https=false")
 
 
-def run_site(name: str, *extra: str) -> PlaybookRun:
-    """ansible-playbook -i inventory/local playbooks/site.yml, output kept in tests/artifacts/e2e/."""
+def run_local(playbook: str, name: str, *extra: str) -> PlaybookRun:
+    """ansible-playbook -i inventory/local PLAYBOOK (HTTP only); output in tests/artifacts/e2e/NAME.log."""
     return run_playbook(
-        ["-i", "inventory/local", "playbooks/site.yml", *HTTP_ONLY, *extra],
-        cwd=REPO,
-        log=ARTIFACTS / f"{name}.log",
+        ["-i", "inventory/local", playbook, *HTTP_ONLY, *extra], cwd=REPO, log=ARTIFACTS / f"{name}.log"
     )
+
+
+def run_site(name: str, *extra: str) -> PlaybookRun:
+    """playbooks/site.yml on the local fleet (run_local)."""
+    return run_local("playbooks/site.yml", name, *extra)
 
 
 def run_deploy(name: str, *extra: str) -> PlaybookRun:
-    """ansible-playbook -i inventory/local playbooks/deploy.yml (the app only), output kept as run_site's."""
-    return run_playbook(
-        ["-i", "inventory/local", "playbooks/deploy.yml", *HTTP_ONLY, *extra],
-        cwd=REPO,
-        log=ARTIFACTS / f"{name}.log",
-    )
+    """playbooks/deploy.yml (the app only) on the local fleet (run_local)."""
+    return run_local("playbooks/deploy.yml", name, *extra)
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,10 @@ class Host:
         target = self.ssh("readlink /run/visitor-board/gunicorn.sock").strip()
         assert target.endswith(".sock"), f"{self.instance_id}: the front's socket is no link: {target!r}"
         return "visitor-board@" + target.rsplit("/", 1)[-1].removesuffix(".sock")
+
+    def unit_property(self, unit: str, prop: str) -> str:
+        """One property of a systemd unit on this host (`systemctl show -p PROP --value UNIT`)."""
+        return self.ssh(f"systemctl show -p {prop} --value {unit}").strip()
 
     def ssh(self, command: str, check: bool = True) -> str:
         proc = fleet.ssh(self.address, command)

@@ -215,10 +215,6 @@ def test_gunicorn_listens_on_no_tcp_port_and_nginx_is_sandboxed(hosts: list[Host
         assert exposure <= 5.0, score
 
 
-def _unit(host: Host, unit: str, prop: str) -> str:
-    return host.ssh(f"systemctl show -p {prop} --value {unit}").strip()
-
-
 def _extra_env(**more: str) -> str:
     env = dict(LOCAL_VARS["visitor_board_extra_environment"], **more)
     # As JSON: `-e name=value` would hand the role a string, not a mapping.
@@ -234,9 +230,9 @@ def test_restart_of_the_app_and_reload_of_nginx_under_traffic_fail_nothing(hosts
     """An environment change restarts gunicorn on every host; a front setting reloads nginx."""
     before = {
         h.instance_id: (
-            _unit(h, f"{h.live_unit()}.service", "MainPID"),
-            _unit(h, f"{h.live_unit()}.socket", "ActiveEnterTimestampMonotonic"),
-            _unit(h, "nginx.service", "MainPID"),
+            h.unit_property(f"{h.live_unit()}.service", "MainPID"),
+            h.unit_property(f"{h.live_unit()}.socket", "ActiveEnterTimestampMonotonic"),
+            h.unit_property("nginx.service", "MainPID"),
         )
         for h in hosts
     }
@@ -251,11 +247,11 @@ def test_restart_of_the_app_and_reload_of_nginx_under_traffic_fail_nothing(hosts
     for host in hosts:
         service_pid, socket_since, nginx_pid = before[host.instance_id]
         unit = host.live_unit()
-        assert _unit(host, f"{unit}.service", "MainPID") != service_pid, "gunicorn was not restarted"
+        assert host.unit_property(f"{unit}.service", "MainPID") != service_pid, "gunicorn was not restarted"
         # The socket and its backlog stayed while the service restarted (no PartOf= coupling).
-        assert _unit(host, f"{unit}.socket", "ActiveEnterTimestampMonotonic") == socket_since
+        assert host.unit_property(f"{unit}.socket", "ActiveEnterTimestampMonotonic") == socket_since
         # nginx was reloaded (same master, new configuration), not restarted.
-        assert _unit(host, "nginx.service", "MainPID") == nginx_pid
+        assert host.unit_property("nginx.service", "MainPID") == nginx_pid
         assert "keepalive_timeout 16s;" in host.ssh("cat /etc/nginx/nginx.conf")
     print(f"restart + reload: {sum(traffic.requests.values())} requests, 0 failed")
 
@@ -281,6 +277,6 @@ def test_code_update_starts_the_new_release_beside_the_old_under_traffic(
     for host in hosts:
         old, new = old_units[host.instance_id], host.live_unit()
         assert new != old and new.startswith("visitor-board@1.0.3-"), (old, new)
-        assert _unit(host, f"{old}.service", "ActiveState") == "inactive"
-        assert _unit(host, f"{new}.service", "ActiveState") == "active"
+        assert host.unit_property(f"{old}.service", "ActiveState") == "inactive"
+        assert host.unit_property(f"{new}.service", "ActiveState") == "active"
     print(f"code update: {sum(traffic.requests.values())} requests, 0 failed")

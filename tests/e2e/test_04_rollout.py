@@ -60,10 +60,6 @@ def test_broken_release_stops_at_the_first_batch_and_is_rolled_back(
     assert set(traffic.acknowledged) <= texts, sorted(set(traffic.acknowledged) - texts)[:10]
 
 
-def _unit_state(host: Host, unit: str) -> str:
-    return host.ssh(f"systemctl show -p ActiveState --value {unit}").strip()
-
-
 def test_deploy_yml_rolls_a_code_change_with_the_app_role_alone(hosts: list[Host], tmp_path: Path) -> None:
     source = make_release(tmp_path, DEPLOYED)
     old_units = {h.instance_id: h.live_unit() for h in hosts}
@@ -87,8 +83,8 @@ def test_deploy_yml_rolls_a_code_change_with_the_app_role_alone(hosts: list[Host
     for host in hosts:
         old, new = old_units[host.instance_id], host.live_unit()
         assert new != old and new.startswith(f"visitor-board@{DEPLOYED}-"), (old, new)
-        assert _unit_state(host, f"{old}.service") == "inactive"
-        assert _unit_state(host, f"{new}.service") == "active"
+        assert host.unit_property(f"{old}.service", "ActiveState") == "inactive"
+        assert host.unit_property(f"{new}.service", "ActiveState") == "active"
     # Old releases were pruned once every host was on the new one, in the run's last steps (the role's own
     # prune is off in a rolling update): at most 3 kept (visitor_board_app_keep_releases), live among them.
     assert task_hosts(result.output, "visitor_board_app : List the releases") == ids

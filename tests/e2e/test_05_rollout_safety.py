@@ -30,6 +30,7 @@ from localfleet import (
     aws,
     make_release,
     run_deploy,
+    run_local,
     run_site,
     served_version,
 )
@@ -177,20 +178,12 @@ def test_hold_keeps_the_switched_hosts_and_rollback_yml_brings_them_back(
     # The operator looked, and puts the two back with rollback.yml (same gate, same report).
     limit = ",".join(["localhost", *(h.instance_id for h in hosts[:2])])
     with Traffic(hosts) as traffic:
-        back = _run("12-rollback-yml", "playbooks/rollback.yml", "--limit", limit)
+        back = run_local("playbooks/rollback.yml", "12-rollback-yml", "--limit", limit)
     assert back.returncode == 0, back.output[-6000:]
     assert [served_version(h) for h in hosts] == [old, old, old]
     assert _verdict(back).startswith(f"fleet on {old} "), _verdict(back)
     assert "2/2 ready" in _verdict(back)
     assert traffic.failures == [], traffic.failures[:20]
-
-
-def _run(name: str, playbook: str, *extra: str) -> PlaybookRun:
-    from localcloud.playbook import run_playbook
-
-    return run_playbook(
-        ["-i", "inventory/local", playbook, *HTTP_ONLY, *extra], cwd=REPO, log=ARTIFACTS / f"{name}.log"
-    )
 
 
 def _start(name: str, *extra: str) -> tuple[subprocess.Popen[str], Path]:
