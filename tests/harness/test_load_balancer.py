@@ -35,6 +35,10 @@ THRESHOLD = 2
 SETTLE = (THRESHOLD + 1) * INTERVAL + 5
 
 
+# How long a /slow request takes on a target (s).
+SLOW_SECONDS = 6
+
+
 class Target(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -57,7 +61,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = 404, b"no such page"
         else:
             if self.path.startswith("/slow"):
-                time.sleep(3)
+                # Long enough to be in flight at the drain test's second look (3 s after it started, plus
+                # the follower's 1 s read interval and a loaded machine's delays): 3 s was not, in one CI run.
+                time.sleep(SLOW_SECONDS)
             status, body = 200, self.server.instance_id.encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
