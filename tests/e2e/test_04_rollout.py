@@ -79,7 +79,8 @@ def test_deploy_yml_rolls_a_code_change_with_the_app_role_alone(hosts: list[Host
     assert "TASK [visitor_board_ec2" not in result.output
     # Every host's new release was gated on its own socket, and the one it replaced is stopped.
     ids = {h.instance_id for h in hosts}
-    assert task_hosts(result.output, "visitor_board_app : Wait for the target release to be ready") == ids
+    gate = "visitor_board_app : Start the target release next to the live one and wait for it to be ready"
+    assert task_hosts(result.output, gate) == ids
     for host in hosts:
         old, new = old_units[host.instance_id], host.live_unit()
         assert new != old and new.startswith(f"visitor-board@{DEPLOYED}-"), (old, new)
@@ -87,7 +88,7 @@ def test_deploy_yml_rolls_a_code_change_with_the_app_role_alone(hosts: list[Host
         assert host.unit_property(f"{new}.service", "ActiveState") == "active"
     # Old releases were pruned once every host was on the new one, in the run's last steps (the role's own
     # prune is off in a rolling update): at most 3 kept (visitor_board_app_keep_releases), live among them.
-    assert task_hosts(result.output, "visitor_board_app : List the releases") == ids
+    assert task_hosts(result.output, "visitor_board_app : Remove releases beyond the newest") == ids
     for host in hosts:
         releases = host.ssh("ls /opt/visitor-board/releases").split()
         assert len(releases) <= 3 and host.live_unit().removeprefix("visitor-board@") in releases, releases
