@@ -340,9 +340,7 @@ def _instances(module: AnsibleModule, name: str) -> list[str]:
 
 def live(module: AnsibleModule) -> None:
     p = module.params
-    for option in ("socket_path", "tmpfiles_conf", "tmpfiles_content"):
-        if p[option] is None:
-            module.fail_json(msg=f"state=live needs {option}")
+    # required_if cannot say "state=live and switch".
     if p["switch"] and not (p["release_dir"] and p["current_link"] and p["previous_link"]):
         module.fail_json(msg="state=live with switch needs release_dir, current_link and previous_link")
     own = [f"{p['service_name']}@{p['release']}.socket", f"{p['service_name']}@{p['release']}.service"]
@@ -393,8 +391,6 @@ def live(module: AnsibleModule) -> None:
 
 def pruned(module: AnsibleModule) -> None:
     p = module.params
-    if not p["releases_dir"] or not p["previous_link"]:
-        module.fail_json(msg="state=pruned needs releases_dir and previous_link")
     try:
         entries = [e for e in os.scandir(p["releases_dir"]) if e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
@@ -441,7 +437,12 @@ def main() -> None:
         },
         required_if=[
             ("state", "ready", ["service_name", "release", "socket_dir"]),
-            ("state", "live", ["service_name", "release", "socket_dir"]),
+            (
+                "state",
+                "live",
+                ["service_name", "release", "socket_dir", "socket_path", "tmpfiles_conf", "tmpfiles_content"],
+            ),
+            ("state", "pruned", ["releases_dir", "previous_link"]),
         ],
         supports_check_mode=True,
     )
