@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # ruff: noqa: E402  (Ansible modules keep DOCUMENTATION/EXAMPLES/RETURN above the imports)
-"""Ansible module (role visitor_board_app): a release instance made ready, then live, then old ones pruned.
+"""Ansible module (role visitor_board_app): a release instance made ready, then live, then old ones pruned;
+or one that did not go live retired; and the role's record of what it applied.
 
 The role's hot path in three round trips where there were eighteen (ready: start + two uri loops; live:
 three links, the tmpfiles entry, two enables, the instance list, the grace, two retires; pruned: read,
@@ -31,24 +32,31 @@ description:
     the services first and then their sockets.
   - C(state=pruned) removes the release directories beyond the newest I(keep) (by modification time) in
     I(releases_dir), except the one the I(previous_link) points to now and those in I(protect).
+  - C(state=absent) retires a release that is not live (one that failed its gate, or was staged and never
+    switched to): its units are stopped and disabled (service, then socket), their failed state is reset,
+    and I(release_dir), when given, is removed. A release whose socket the I(socket_path) link points at is
+    left running (nothing else would serve), and a directory the I(current_link) points at is kept.
+  - C(state=recorded) makes I(record_path) hold I(record_content) (root, 0644, replaced by renaming a new
+    file over it): the role's record of what its last successful run applied (tasks/applied.yml).
   - Check mode changes nothing, skips the gate and the grace, and reports whether anything would change.
 options:
   state:
     description: C(ready) (started and gated), C(live) (serving through the front's socket link) or
-      C(pruned) (old release directories removed).
+      C(pruned) (old release directories removed), C(absent) (a release that is not live retired) or
+      C(recorded) (the role's record written).
     type: str
-    choices: [ready, live, pruned]
+    choices: [ready, live, pruned, absent, recorded]
     required: true
   service_name:
-    description: The template units' name, e.g. C(visitor-board) (C(state=ready) and C(live)).
+    description: The template units' name, e.g. C(visitor-board) (C(state=ready), C(live) and C(absent)).
     type: str
   release:
-    description: The release's name, the instance name of its units and its socket's file name (C(state=ready)
-      and C(live)).
+    description: The release's name, the instance name of its units and its socket's file name
+      (C(state=ready), C(live) and C(absent)).
     type: str
   socket_dir:
-    description: Directory of the releases' sockets (C(<socket_dir>/<release>.sock); C(state=ready) and
-      C(live)).
+    description: Directory of the releases' sockets (C(<socket_dir>/<release>.sock); C(state=ready),
+      C(live) and C(absent)).
     type: path
   expected_version:
     description: The version C(/healthz) must report (C(state=ready)).
@@ -76,10 +84,12 @@ options:
     type: bool
     default: true
   release_dir:
-    description: The release's directory, the target of I(current_link) (C(state=live), I(switch)).
+    description: The release's directory, the target of I(current_link) (C(state=live), I(switch)); with
+      C(state=absent), the directory to remove (omitted, it stays).
     type: path
   current_link:
-    description: Symlink to the live release's directory (C(state=live), I(switch)).
+    description: Symlink to the live release's directory (C(state=live), I(switch); with C(state=absent),
+      the directory it points at is never removed).
     type: path
   previous_link:
     description: Symlink to the release to roll back to (C(state=live), I(switch)).
@@ -89,7 +99,8 @@ options:
       the link, or null to leave it as it is.
     type: path
   socket_path:
-    description: The front's socket path, a symlink to the live release's socket (C(state=live)).
+    description: The front's socket path, a symlink to the live release's socket (C(state=live) and
+      C(absent)).
     type: path
   tmpfiles_conf:
     description: The systemd-tmpfiles file that recreates the socket link at boot (C(state=live)).
@@ -101,6 +112,12 @@ options:
     description: Seconds to wait between pointing the socket link elsewhere and retiring what it pointed at.
     type: float
     default: 2
+  record_path:
+    description: The file the role's record goes to (C(state=recorded)).
+    type: path
+  record_content:
+    description: What it holds (C(state=recorded)).
+    type: str
   releases_dir:
     description: The directory holding one directory per release (C(state=pruned)).
     type: path
@@ -133,6 +150,16 @@ EXAMPLES = r"""
     socket_dir: /run/visitor-board
     expected_version: 1.0.3
 
+- name: Retire a staged release that never went live (its directory too)
+  visitor_board_release:
+    state: absent
+    service_name: visitor-board
+    release: 1.0.4-5e6f7a8b
+    socket_dir: /run/visitor-board
+    socket_path: /run/visitor-board/app.sock
+    release_dir: /opt/visitor-board/releases/1.0.4-5e6f7a8b
+    current_link: /opt/visitor-board/current
+
 - name: Switch the front to it and retire the release it replaces
   visitor_board_release:
     state: live
@@ -151,7 +178,7 @@ EXAMPLES = r"""
 RETURN = r"""
 removed:
   description: The release directories removed.
-  returned: state=pruned
+  returned: state=pruned, state=absent
   type: list
   elements: str
 started:
@@ -173,10 +200,20 @@ enabled:
   type: list
   elements: str
 retired:
-  description: The other instances stopped and disabled (services, then sockets).
-  returned: state=live
+  description: The other instances (C(state=live)) or the release's own units (C(state=absent)) stopped and
+    disabled (services, then sockets).
+  returned: state=live, state=absent
   type: list
   elements: str
+written:
+  description: The files written (C(state=live): the tmpfiles entry; C(state=recorded): the record).
+  returned: state=recorded
+  type: list
+  elements: str
+kept:
+  description: Why the release or its directory was left alone ('' when nothing was).
+  returned: state=absent
+  type: str
 """
 
 import json
@@ -323,6 +360,28 @@ def _write(module: AnsibleModule, path: str, content: str, changes: list[str]) -
         os.replace(temporary, path)
 
 
+def _retire(module: AnsibleModule, units: list[str], **result: object) -> list[str]:
+    """Stop and disable those of UNITS that are active or enabled: services first (SIGTERM: gunicorn stops
+    accepting and finishes what it has), then sockets. Returns the units retired (or, in check mode, those
+    that would be)."""
+    states = _units_state(module, units)
+    retire = [
+        unit
+        for unit in units
+        if states[unit].get("ActiveState") not in ("inactive", "failed", None)
+        or states[unit].get("UnitFileState") == "enabled"
+    ]
+    retire = [u for u in retire if u.endswith(".service")] + [u for u in retire if u.endswith(".socket")]
+    if retire and not module.check_mode:
+        for kind in (".service", ".socket"):
+            batch = [unit for unit in retire if unit.endswith(kind)]
+            if batch:
+                rc, said = _systemctl(module, "disable", "--now", *batch)
+                if rc != 0:
+                    module.fail_json(msg=f"retiring {' '.join(batch)}: {said}", retired=[], **result)
+    return retire
+
+
 def _instances(module: AnsibleModule, name: str) -> list[str]:
     """Every unit of the template NAME@ that systemd knows or that is enabled."""
     rc, out, err = module.run_command(
@@ -364,26 +423,11 @@ def live(module: AnsibleModule) -> None:
             module.fail_json(msg=f"systemctl enable {' '.join(enable)}: {said}", links=links)
 
     others = [unit for unit in _instances(module, p["service_name"]) if unit not in own]
-    others_state = _units_state(module, others)
-    retire = [
-        unit
-        for unit in others
-        if others_state[unit].get("ActiveState") not in ("inactive", "failed", None)
-        or others_state[unit].get("UnitFileState") == "enabled"
-    ]
-    # SIGTERM first to the services (gunicorn stops accepting and finishes what it has), then the sockets.
-    retire = [u for u in retire if u.endswith(".service")] + [u for u in retire if u.endswith(".socket")]
     # What served through the socket link before (another release, or the old layout's own socket, which
     # the caller retires after this) gets the requests nginx already sent it before it stops accepting.
     if socket_moved and p["grace"] > 0 and not module.check_mode:
         time.sleep(p["grace"])
-    if retire and not module.check_mode:
-        for kind in (".service", ".socket"):
-            batch = [unit for unit in retire if unit.endswith(kind)]
-            if batch:
-                rc, said = _systemctl(module, "disable", "--now", *batch)
-                if rc != 0:
-                    module.fail_json(msg=f"retiring {' '.join(batch)}: {said}", links=links, retired=[])
+    retire = _retire(module, others, links=links)
     module.exit_json(
         changed=bool(links or files or enable or retire), links=links, enabled=enable, retired=retire
     )
@@ -410,10 +454,45 @@ def pruned(module: AnsibleModule) -> None:
     module.exit_json(changed=bool(removed), removed=removed)
 
 
+def absent(module: AnsibleModule) -> None:
+    p = module.params
+    socket = os.path.join(p["socket_dir"], f"{p['release']}.sock")
+    if os.path.islink(p["socket_path"]) and os.readlink(p["socket_path"]) == socket:
+        kept = f"{p['socket_path']} points at {socket}: the release is live"
+        module.exit_json(changed=False, retired=[], removed=[], kept=kept)
+    units = [f"{p['service_name']}@{p['release']}.service", f"{p['service_name']}@{p['release']}.socket"]
+    retired = _retire(module, units)
+    if not module.check_mode:
+        # A unit that failed stays listed (and counts against its start limit) until its state is reset.
+        module.run_command(["systemctl", "reset-failed", "--", *units])
+    removed: list[str] = []
+    kept = ""
+    directory = p["release_dir"]
+    if directory and os.path.lexists(directory):
+        current = p["current_link"]
+        if current and os.path.islink(current) and os.path.realpath(current) == os.path.realpath(directory):
+            kept = f"{current} points at {directory}"
+        else:
+            removed.append(directory)
+            if not module.check_mode:
+                shutil.rmtree(directory)
+    module.exit_json(changed=bool(retired or removed), retired=retired, removed=removed, kept=kept)
+
+
+def recorded(module: AnsibleModule) -> None:
+    p = module.params
+    written: list[str] = []
+    _write(module, p["record_path"], p["record_content"], written)
+    module.exit_json(changed=bool(written), written=written)
+
+
+STATES = {"ready": ready, "live": live, "pruned": pruned, "absent": absent, "recorded": recorded}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "state": {"type": "str", "choices": ["ready", "live", "pruned"], "required": True},
+            "state": {"type": "str", "choices": list(STATES), "required": True},
             "service_name": {"type": "str"},
             "release": {"type": "str"},
             "socket_dir": {"type": "path"},
@@ -431,6 +510,8 @@ def main() -> None:
             "tmpfiles_conf": {"type": "path"},
             "tmpfiles_content": {"type": "str"},
             "grace": {"type": "float", "default": 2},
+            "record_path": {"type": "path"},
+            "record_content": {"type": "str"},
             "releases_dir": {"type": "path"},
             "keep": {"type": "int", "default": 3},
             "protect": {"type": "list", "elements": "path", "default": []},
@@ -443,10 +524,12 @@ def main() -> None:
                 ["service_name", "release", "socket_dir", "socket_path", "tmpfiles_conf", "tmpfiles_content"],
             ),
             ("state", "pruned", ["releases_dir", "previous_link"]),
+            ("state", "absent", ["service_name", "release", "socket_dir", "socket_path"]),
+            ("state", "recorded", ["record_path", "record_content"]),
         ],
         supports_check_mode=True,
     )
-    {"ready": ready, "live": live, "pruned": pruned}[module.params["state"]](module)
+    STATES[module.params["state"]](module)
 
 
 if __name__ == "__main__":
