@@ -216,15 +216,13 @@ kept:
   type: str
 """
 
-import json
 import os
 import re
 import shutil
 import time
-from http.client import HTTPException
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.visitor_board_http import get, version
 
 
 def _units_state(
@@ -249,28 +247,6 @@ def _systemctl(module: AnsibleModule, *args: str) -> tuple[int, str]:
     return rc, (err.strip() or out.strip())
 
 
-def _get(url: str, socket: str, timeout: float) -> tuple[int, str]:
-    """(HTTP status, body) of a GET over the unix socket; status 0 and the error when there was no answer."""
-    try:
-        response = open_url(url, unix_socket=socket, timeout=timeout, use_proxy=False)
-        return response.getcode(), response.read().decode("utf-8", "replace")
-    # urllib's HTTPError (an error status) and URLError, a refused connection, a timeout: all OSError.
-    except (OSError, HTTPException) as error:
-        status = getattr(error, "code", 0)
-        if isinstance(status, int) and status:
-            body = error.read().decode("utf-8", "replace") if hasattr(error, "read") else ""
-            return status, body
-        return 0, str(getattr(error, "reason", error))
-
-
-def _version(body: str) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return ""
-    return str(data.get("version", "")) if isinstance(data, dict) else ""
-
-
 def ready(module: AnsibleModule) -> None:
     p = module.params
     service = f"{p['service_name']}@{p['release']}.service"
@@ -286,7 +262,7 @@ def ready(module: AnsibleModule) -> None:
     socket = os.path.join(p["socket_dir"], f"{p['release']}.sock")
     attempts = 0
     checks = (
-        ("/healthz", lambda status, body: status == 200 and _version(body) == p["expected_version"]),
+        ("/healthz", lambda status, body: status == 200 and version(body) == p["expected_version"]),
         (p["ready_path"], lambda status, body: status == 200),
     )
     for path, passed in checks:
@@ -294,13 +270,13 @@ def ready(module: AnsibleModule) -> None:
             if attempt:
                 time.sleep(p["ready_delay"])
             attempts += 1
-            status, body = _get(f"http://localhost{path}", socket, p["ready_timeout"])
+            status, body = get(f"http://localhost{path}", socket, p["ready_timeout"])
             if passed(status, body):
                 break
         else:
             answer = f"answered {status}" if status else f"did not answer ({body})"
             if path == "/healthz" and status == 200:
-                answer = f"reports version {_version(body)!r}, not {p['expected_version']!r}"
+                answer = f"reports version {version(body)!r}, not {p['expected_version']!r}"
             unit = _units_state(module, [service], "ActiveState,SubState,NRestarts")[service]
             state = f"{unit.get('ActiveState', '?')}/{unit.get('SubState', '?')}"
             restarts = unit.get("NRestarts", "?")
