@@ -206,7 +206,7 @@ retired:
   type: list
   elements: str
 written:
-  description: The files written (C(state=live): the tmpfiles entry; C(state=recorded): the record).
+  description: The record written (empty when it held that content already).
   returned: state=recorded
   type: list
   elements: str
