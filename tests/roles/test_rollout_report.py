@@ -4,6 +4,7 @@ it: host variables in, one line per host and a verdict out, ok only for one read
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +37,9 @@ def _report(tmp_path: Path, hosts: dict[str, dict], on_failure: str = "rollback"
     }
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
     out = tmp_path / "report.json"
-    # Next to the project's playbooks, so the filter plugin beside them is found as it is for site.yml.
-    playbook = REPO / "playbooks" / f".test-report-{tmp_path.name}.yml"
+    # Next to the project's playbooks, so the filter plugin beside them is found as it is for site.yml;
+    # named per test process too (pytest-xdist workers each number their tmp_path from 0).
+    playbook = REPO / "playbooks" / f".test-report-{os.getpid()}-{tmp_path.name}.yml"
     playbook.write_text(
         yaml.safe_dump(
             [
