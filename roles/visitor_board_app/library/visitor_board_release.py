@@ -38,6 +38,11 @@ description:
     left running (nothing else would serve), and a directory the I(current_link) points at is kept.
   - C(state=recorded) makes I(record_path) hold I(record_content) (root, 0644, replaced by renaming a new
     file over it): the role's record of what its last successful run applied (tasks/applied.yml).
+  - C(state=ready) with I(record_path) makes it hold I(record_pending) before the release is started.
+  - C(state=live) with I(record_path) keeps that record in the same run: before any link moves it holds
+    I(record_pending) (what stays true while the switch is under way; removed when empty), and once every
+    other instance is retired, I(record_content). A switch that stops half way leaves the pending record,
+    never one claiming the switch was made.
   - Check mode changes nothing, skips the gate and the grace, and reports whether anything would change.
 options:
   state:
@@ -113,11 +118,16 @@ options:
     type: float
     default: 2
   record_path:
-    description: The file the role's record goes to (C(state=recorded)).
+    description: The file the role's record goes to (C(state=recorded); optional with C(state=live)).
     type: path
   record_content:
-    description: What it holds (C(state=recorded)).
+    description: What it holds (C(state=recorded); with C(state=live), once the release is live).
     type: str
+  record_pending:
+    description: What I(record_path) holds while C(state=live) switches, or once C(state=ready) starts a
+      release (an empty string removes it).
+    type: str
+    default: ""
   releases_dir:
     description: The directory holding one directory per release (C(state=pruned)).
     type: path
@@ -207,7 +217,7 @@ retired:
   elements: str
 written:
   description: The record written (empty when it held that content already).
-  returned: state=recorded
+  returned: state=recorded; state=ready and live with record_path
   type: list
   elements: str
 kept:
@@ -253,6 +263,11 @@ def ready(module: AnsibleModule) -> None:
     active = _units_state(module, [service])[service].get("ActiveState") == "active"
     if module.check_mode:
         module.exit_json(changed=not active, started=not active)
+    written: list[str] = []
+    if p["record_path"]:
+        # A release started beside the live one is a change to the host: the record stops claiming the
+        # last run's state before it (a later run then takes the path that retires it).
+        _pending(module, p["record_path"], p["record_pending"], None, True, written)
     if not active:
         rc, said = _systemctl(module, "start", service)
         if rc != 0:
@@ -288,7 +303,9 @@ def ready(module: AnsibleModule) -> None:
                 started=not active,
                 attempts=attempts,
             )
-    module.exit_json(changed=not active, started=not active, attempts=attempts)
+    module.exit_json(
+        changed=not active or bool(written), started=not active, attempts=attempts, written=written
+    )
 
 
 def _link(module: AnsibleModule, path: str, target: str | None, changes: list[str]) -> bool:
@@ -378,16 +395,25 @@ def live(module: AnsibleModule) -> None:
     # required_if cannot say "state=live and switch".
     if p["switch"] and not (p["release_dir"] and p["current_link"] and p["previous_link"]):
         module.fail_json(msg="state=live with switch needs release_dir, current_link and previous_link")
+    if p["record_path"] and p["record_content"] is None:
+        module.fail_json(msg="state=live with record_path needs record_content")
     own = [f"{p['service_name']}@{p['release']}.socket", f"{p['service_name']}@{p['release']}.service"]
     links: list[str] = []
     files: list[str] = []
+    written: list[str] = []
     socket_moved = False
+    if p["record_path"]:
+        wanted = {p["current_link"]: p["release_dir"], p["socket_path"]: _socket(p)}
+        if p["previous"] is not None:
+            wanted[p["previous_link"]] = p["previous"] or None
+        moving = p["switch"] and any(_target(path) != target for path, target in wanted.items())
+        _pending(module, p["record_path"], p["record_pending"], p["record_content"], moving, written)
     if p["switch"]:
         if p["previous"] is not None:
             _link(module, p["previous_link"], p["previous"], links)
         _link(module, p["current_link"], p["release_dir"], links)
         had_socket = os.path.lexists(p["socket_path"])
-        moved = _link(module, p["socket_path"], os.path.join(p["socket_dir"], f"{p['release']}.sock"), links)
+        moved = _link(module, p["socket_path"], _socket(p), links)
         socket_moved = moved and had_socket
     _write(module, p["tmpfiles_conf"], p["tmpfiles_content"], files)
 
@@ -404,9 +430,44 @@ def live(module: AnsibleModule) -> None:
     if socket_moved and p["grace"] > 0 and not module.check_mode:
         time.sleep(p["grace"])
     retire = _retire(module, others, links=links)
+    if p["record_path"]:
+        _write(module, p["record_path"], p["record_content"], written)
     module.exit_json(
-        changed=bool(links or files or enable or retire), links=links, enabled=enable, retired=retire
+        changed=bool(links or files or enable or retire or written),
+        links=links,
+        enabled=enable,
+        retired=retire,
+        written=sorted(set(written)),
     )
+
+
+def _target(path: str) -> str | None:
+    """Where the symlink PATH points (None when it is not a symlink)."""
+    return os.readlink(path) if os.path.islink(path) else None
+
+
+def _socket(p: dict) -> str:
+    return os.path.join(p["socket_dir"], f"{p['release']}.sock")
+
+
+def _pending(
+    module: AnsibleModule, path: str, pending: str, final: str | None, moving: bool, written: list[str]
+) -> None:
+    """Before a switch: PATH holds PENDING ('' removes it). Left alone when no link moves and it holds
+    FINAL already (a re-run of a switch that was made: nothing changes)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == final and not moving:
+                return
+    except FileNotFoundError:
+        if not pending:
+            return
+    if pending:
+        _write(module, path, pending, written)
+    else:
+        written.append(path)
+        if not module.check_mode:
+            os.unlink(path)
 
 
 def pruned(module: AnsibleModule) -> None:
@@ -488,6 +549,7 @@ def main() -> None:
             "grace": {"type": "float", "default": 2},
             "record_path": {"type": "path"},
             "record_content": {"type": "str"},
+            "record_pending": {"type": "str", "default": ""},
             "releases_dir": {"type": "path"},
             "keep": {"type": "int", "default": 3},
             "protect": {"type": "list", "elements": "path", "default": []},
