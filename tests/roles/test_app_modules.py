@@ -2,13 +2,17 @@
 library and module_utils), against real files, links and a real HTTP server on a unix socket: the parts
 that need no systemd. visitor_board_release_info reads which release the front's socket link reaches and
 what it answers; visitor_board_release state=recorded writes the role's record; state=absent never
-touches a release the front's link points at. The states that drive systemd run on real hosts in the
-molecule scenario and tests/e2e."""
+touches a release the front's link points at; the switch's drain (called in-process, on a real
+AnsibleModule) waits for a real socket's accept queue as `ss` reads it. The states that drive systemd run
+on real hosts in the molecule scenario and tests/e2e."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
+import socket
 import socketserver
 import subprocess
 import sys
@@ -16,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from localcloud.playbook import controller_env
@@ -141,3 +146,55 @@ def test_states_say_what_they_need(tmp_path: Path) -> None:
     assert "service_name" in result["msg"] and "socket_path" in result["msg"], result["msg"]
     result = _module("visitor_board_release", {"state": "recorded", "record_path": str(tmp_path / "x")})
     assert result.get("failed") and "record_content" in result["msg"], result
+
+
+def _release_module() -> ModuleType:
+    """The role's module as a Python module (its module_utils found under ansible.module_utils)."""
+    import ansible.module_utils
+
+    utils = str(ROLE / "module_utils")
+    if utils not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(utils)
+    spec = importlib.util.spec_from_file_location(
+        "visitor_board_release", ROLE / "library" / "visitor_board_release.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="the drain reads the accept queue with ss (iproute2)")
+def test_drain_waits_for_the_old_sockets_accept_queue_and_no_longer(tmp_path: Path) -> None:
+    """The switch's drain, against a real listening unix socket read by the real `ss`: two connections wait in
+    its accept queue until a release accepts them 0.6 s later; the drain ends then, not at its limit."""
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible.module_utils.testing import patch_module_args
+
+    release = _release_module()
+    with patch_module_args({}):
+        module = AnsibleModule(argument_spec={})
+    path = str(tmp_path / "old.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(8)
+    clients = [socket.socket(socket.AF_UNIX) for _ in range(2)]
+    for client in clients:
+        client.connect(path)
+    assert release._accept_queue(module, path) == 2
+    accepted: list[socket.socket] = []
+    timer = threading.Timer(0.6, lambda: accepted.extend(listener.accept()[0] for _ in clients))
+    timer.start()
+    try:
+        waited = release._drain(module, path, 5.0)
+    finally:
+        timer.join()
+    assert 0.6 <= waited < 2.0, waited
+    assert release._accept_queue(module, path) == 0 and len(accepted) == 2
+    # Nothing queued: only the settle; nothing ever accepted: the limit.
+    assert release._drain(module, path, 5.0) < 0.5
+    late = socket.socket(socket.AF_UNIX)
+    late.connect(path)
+    assert 1.0 <= release._drain(module, path, 1.0) < 1.5
+    for sock in (*clients, *accepted, late, listener):
+        sock.close()

@@ -27,9 +27,13 @@ description:
     links, then the socket link, each replaced by renaming a new symlink over it, so a connection always
     finds a socket), writes the systemd-tmpfiles entry that recreates the socket link at boot, enables the
     release's units, and retires every other instance of the service. When the socket link pointed
-    elsewhere, it first waits I(grace) seconds, so that requests nginx already sent there arrive.
-  - Retiring is a graceful stop (SIGTERM, gunicorn finishes the requests in progress) and a disable, of
-    the services first and then their sockets.
+    elsewhere, it first drains the socket it pointed at: connections the front opened there before the
+    rename wait in that socket's accept queue until the old release accepts them, and retiring it sooner
+    would reset them. It waits until that queue is empty (C(ss -xl), read every 50 ms after a 100 ms
+    settle), at most I(grace) seconds; without C(ss) on the host, I(grace) seconds.
+  - Retiring is a graceful stop (SIGTERM, gunicorn finishes the requests in progress) and a disable, in
+    one C(systemctl disable --now) (one daemon reload): systemd stops each service before its socket, the
+    inverse of their start order.
   - C(state=pruned) removes the release directories beyond the newest I(keep) (by modification time) in
     I(releases_dir), except the one the I(previous_link) points to now and those in I(protect).
   - C(state=absent) retires a release that is not live (one that failed its gate, or was staged and never
@@ -83,6 +87,12 @@ options:
     description: Seconds one request may take.
     type: float
     default: 5
+  gate:
+    description: With C(state=live), first start the release unless it runs and gate it on its own socket
+      as C(state=ready) does, before anything moves (a staged release checked once more, then switched to,
+      in one round trip); a release that does not pass fails the module with nothing changed but its start.
+    type: bool
+    default: false
   switch:
     description: Point the links at the release (C(state=live)); false leaves them, e.g. when the release
       is live already and only its settings changed.
@@ -114,7 +124,8 @@ options:
     description: Its content (C(state=live)).
     type: str
   grace:
-    description: Seconds to wait between pointing the socket link elsewhere and retiring what it pointed at.
+    description: The most seconds to wait, between pointing the socket link elsewhere and retiring what it
+      pointed at, for that socket's accept queue to empty (the drain).
     type: float
     default: 2
   record_path:
@@ -196,14 +207,19 @@ started:
   returned: state=ready
   type: bool
 attempts:
-  description: Requests the gate made (C(/healthz) and the readiness path together).
-  returned: state=ready, not in check mode
+  description: Requests the gate made (C(/healthz) and the readiness path together; 0 without I(gate)).
+  returned: state=ready and state=live, not in check mode
   type: int
 links:
   description: The links changed, each C(path -> target) (target empty for a removed link).
   returned: state=live
   type: list
   elements: str
+drained:
+  description: Seconds waited for the accept queue of the socket the link pointed at to empty (0 when the
+    link did not move).
+  returned: state=live
+  type: float
 enabled:
   description: The release's units that were enabled.
   returned: state=live
@@ -268,13 +284,25 @@ def ready(module: AnsibleModule) -> None:
         # A release started beside the live one is a change to the host: the record stops claiming the
         # last run's state before it (a later run then takes the path that retires it).
         _pending(module, p["record_path"], p["record_pending"], None, True, written)
+    attempts = _gate(module, active)
+    module.exit_json(
+        changed=not active or bool(written), started=not active, attempts=attempts, written=written
+    )
+
+
+def _gate(module: AnsibleModule, active: bool) -> int:
+    """Start the release's service unless ACTIVE, then ask it on its own socket: /healthz must name
+    expected_version, then ready_path must answer 200, each within ready_retries. Returns the requests
+    made; fails the module (with started and attempts) when the release does not pass."""
+    p = module.params
+    service = f"{p['service_name']}@{p['release']}.service"
     if not active:
         rc, said = _systemctl(module, "start", service)
         if rc != 0:
             module.fail_json(
                 msg=f"{service} did not start, so it is not ready: {said}", started=False, attempts=0
             )
-    socket = os.path.join(p["socket_dir"], f"{p['release']}.sock")
+    socket = _socket(p)
     attempts = 0
     checks = (
         ("/healthz", lambda status, body: status == 200 and version(body) == p["expected_version"]),
@@ -303,9 +331,7 @@ def ready(module: AnsibleModule) -> None:
                 started=not active,
                 attempts=attempts,
             )
-    module.exit_json(
-        changed=not active or bool(written), started=not active, attempts=attempts, written=written
-    )
+    return attempts
 
 
 def _link(module: AnsibleModule, path: str, target: str | None, changes: list[str]) -> bool:
@@ -353,25 +379,26 @@ def _write(module: AnsibleModule, path: str, content: str, changes: list[str]) -
         os.replace(temporary, path)
 
 
-def _retire(module: AnsibleModule, units: list[str], **result: object) -> list[str]:
-    """Stop and disable those of UNITS that are active or enabled: services first (SIGTERM: gunicorn stops
-    accepting and finishes what it has), then sockets. Returns the units retired (or, in check mode, those
-    that would be)."""
-    states = _units_state(module, units)
+def _retiring(units: list[str], states: dict[str, dict[str, str]]) -> list[str]:
+    """Those of UNITS that are active or enabled (what retiring them changes), services first."""
     retire = [
         unit
         for unit in units
         if states[unit].get("ActiveState") not in ("inactive", "failed", None)
         or states[unit].get("UnitFileState") == "enabled"
     ]
-    retire = [u for u in retire if u.endswith(".service")] + [u for u in retire if u.endswith(".socket")]
+    return [u for u in retire if u.endswith(".service")] + [u for u in retire if u.endswith(".socket")]
+
+
+def _retire(module: AnsibleModule, retire: list[str], **result: object) -> list[str]:
+    """Disable and stop RETIRE in one systemctl run (one daemon reload). The stop jobs run in the inverse of
+    the start order: a service (After= its socket) stops before its socket (systemd.unit(5), After=).
+    SIGTERM: gunicorn stops accepting and finishes what it has. Returns RETIRE (in check mode, nothing
+    is done)."""
     if retire and not module.check_mode:
-        for kind in (".service", ".socket"):
-            batch = [unit for unit in retire if unit.endswith(kind)]
-            if batch:
-                rc, said = _systemctl(module, "disable", "--now", *batch)
-                if rc != 0:
-                    module.fail_json(msg=f"retiring {' '.join(batch)}: {said}", retired=[], **result)
+        rc, said = _systemctl(module, "disable", "--now", *retire)
+        if rc != 0:
+            module.fail_json(msg=f"retiring {' '.join(retire)}: {said}", retired=[], **result)
     return retire
 
 
@@ -398,6 +425,12 @@ def live(module: AnsibleModule) -> None:
     if p["record_path"] and p["record_content"] is None:
         module.fail_json(msg="state=live with record_path needs record_content")
     own = [f"{p['service_name']}@{p['release']}.socket", f"{p['service_name']}@{p['release']}.service"]
+    if p["gate"] and not p["expected_version"]:
+        module.fail_json(msg="state=live with gate needs expected_version")
+    attempts = 0
+    if p["gate"] and not module.check_mode:
+        # Nothing has moved yet: a release that does not pass fails the module here (its caller retires it).
+        attempts = _gate(module, _units_state(module, own[1:])[own[1]].get("ActiveState") == "active")
     links: list[str] = []
     files: list[str] = []
     written: list[str] = []
@@ -413,23 +446,29 @@ def live(module: AnsibleModule) -> None:
             _link(module, p["previous_link"], p["previous"], links)
         _link(module, p["current_link"], p["release_dir"], links)
         had_socket = os.path.lexists(p["socket_path"])
+        # The old layout's socket sits at the path itself; a release's is where the link points.
+        old_socket = _target(p["socket_path"]) or p["socket_path"]
         moved = _link(module, p["socket_path"], _socket(p), links)
         socket_moved = moved and had_socket
     _write(module, p["tmpfiles_conf"], p["tmpfiles_content"], files)
 
-    states = _units_state(module, own)
+    others = [unit for unit in _instances(module, p["service_name"]) if unit not in own]
+    states = _units_state(module, own + others)
     enable = [unit for unit in own if states[unit].get("UnitFileState") != "enabled"]
+    retire = _retiring(others, states)
     if enable and not module.check_mode:
-        rc, said = _systemctl(module, "enable", *enable)
+        # The retire below reloads systemd's configuration once for both.
+        reload = ["--no-reload"] if retire else []
+        rc, said = _systemctl(module, "enable", *reload, *enable)
         if rc != 0:
             module.fail_json(msg=f"systemctl enable {' '.join(enable)}: {said}", links=links)
 
-    others = [unit for unit in _instances(module, p["service_name"]) if unit not in own]
     # What served through the socket link before (another release, or the old layout's own socket, which
     # the caller retires after this) gets the requests nginx already sent it before it stops accepting.
+    drained = 0.0
     if socket_moved and p["grace"] > 0 and not module.check_mode:
-        time.sleep(p["grace"])
-    retire = _retire(module, others, links=links)
+        drained = _drain(module, old_socket, p["grace"])
+    _retire(module, retire, links=links)
     if p["record_path"]:
         _write(module, p["record_path"], p["record_content"], written)
     module.exit_json(
@@ -438,7 +477,42 @@ def live(module: AnsibleModule) -> None:
         enabled=enable,
         retired=retire,
         written=sorted(set(written)),
+        drained=round(drained, 2),
+        attempts=attempts,
     )
+
+
+def _accept_queue(module: AnsibleModule, path: str) -> int | None:
+    """Connections waiting to be accepted on the listening unix socket bound at PATH (None: not known).
+
+    `ss -Hxl src PATH` prints `u_str LISTEN <queued> <backlog> PATH <inode> * 0` per listening socket (for
+    a listening socket, Recv-Q is its accept queue: ss(8), "Recv-Q")."""
+    ss = module.get_bin_path("ss")
+    if ss is None:
+        return None
+    rc, out, _err = module.run_command([ss, "-Hxl", "src", path])
+    if rc != 0:
+        return None
+    queued = [int(f[2]) for f in (line.split() for line in out.splitlines()) if len(f) > 4 and f[4] == path]
+    return sum(queued)
+
+
+def _drain(module: AnsibleModule, path: str, limit: float) -> float:
+    """Wait until nothing waits in the accept queue of the socket at PATH, at most LIMIT seconds.
+
+    The first read comes after a 100 ms settle (a connect() that found the old socket just before the
+    rename is queued by then). Returns the seconds waited."""
+    started = time.monotonic()
+    time.sleep(min(0.1, limit))
+    while time.monotonic() - started < limit:
+        queued = _accept_queue(module, path)
+        if queued is None:
+            time.sleep(max(0.0, limit - (time.monotonic() - started)))
+            break
+        if queued == 0:
+            break
+        time.sleep(0.05)
+    return time.monotonic() - started
 
 
 def _target(path: str) -> str | None:
@@ -498,7 +572,7 @@ def absent(module: AnsibleModule) -> None:
         kept = f"{p['socket_path']} points at {socket}: the release is live"
         module.exit_json(changed=False, retired=[], removed=[], kept=kept)
     units = [f"{p['service_name']}@{p['release']}.service", f"{p['service_name']}@{p['release']}.socket"]
-    retired = _retire(module, units)
+    retired = _retire(module, _retiring(units, _units_state(module, units)))
     if not module.check_mode:
         # A unit that failed stays listed (and counts against its start limit) until its state is reset.
         module.run_command(["systemctl", "reset-failed", "--", *units])
@@ -539,6 +613,7 @@ def main() -> None:
             "ready_delay": {"type": "float", "default": 1},
             "ready_timeout": {"type": "float", "default": 5},
             "switch": {"type": "bool", "default": True},
+            "gate": {"type": "bool", "default": False},
             "release_dir": {"type": "path"},
             "current_link": {"type": "path"},
             "previous_link": {"type": "path"},
