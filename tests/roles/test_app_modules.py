@@ -189,12 +189,13 @@ def test_drain_waits_for_the_old_sockets_accept_queue_and_no_longer(tmp_path: Pa
         waited = release._drain(module, path, 5.0)
     finally:
         timer.join()
-    assert 0.6 <= waited < 2.0, waited
+    # Not before the release accepted them, and well before the limit (bounds loose: a loaded machine).
+    assert 0.6 <= waited < 4.0, waited
     assert release._accept_queue(module, path) == 0 and len(accepted) == 2
     # Nothing queued: only the settle; nothing ever accepted: the limit.
-    assert release._drain(module, path, 5.0) < 0.5
+    assert release._drain(module, path, 5.0) < 2.5
     late = socket.socket(socket.AF_UNIX)
     late.connect(path)
-    assert 1.0 <= release._drain(module, path, 1.0) < 1.5
+    assert 1.0 <= release._drain(module, path, 1.0) < 3.0
     for sock in (*clients, *accepted, late, listener):
         sock.close()
