@@ -567,7 +567,7 @@ def pruned(module: AnsibleModule) -> None:
 
 def absent(module: AnsibleModule) -> None:
     p = module.params
-    socket = os.path.join(p["socket_dir"], f"{p['release']}.sock")
+    socket = _socket(p)
     if os.path.islink(p["socket_path"]) and os.readlink(p["socket_path"]) == socket:
         kept = f"{p['socket_path']} points at {socket}: the release is live"
         module.exit_json(changed=False, retired=[], removed=[], kept=kept)
